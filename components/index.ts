@@ -1,0 +1,4 @@
+// The package's public entry: every component, and the validation helpers they share.
+// Importing it never runs the Pulumi program (that lives in ../index.ts).
+export * from "./validation";
+export * from "./statefulworkload";

@@ -1,0 +1,556 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import * as v from "./validation";
+
+/** A port the pods listen on; the headless (and client) Service exposes it. */
+export interface PortArgs {
+    /** IANA service name of the port; also the SRV record's `_<name>._<protocol>` prefix. */
+    name: string;
+    /** Port the container listens on. */
+    containerPort: number;
+    /** Port the Services expose. @default containerPort */
+    servicePort?: number;
+    /** @default "TCP" */
+    protocol?: "TCP" | "UDP" | "SCTP";
+}
+
+/** One volume claim template: every pod gets its own PVC `<name>-<statefulset>-<ordinal>`. */
+export interface VolumeClaimArgs {
+    /** Template name (a DNS-1123 label); the first part of every PVC's name. */
+    name: string;
+    /** Requested size as a Kubernetes quantity, e.g. "1Gi". */
+    size: string;
+    /** Where the volume is mounted in the main container (absolute path). */
+    mountPath: string;
+    /** Mount only this directory of the volume (relative). Useful where the volume's root holds lost+found. @default the volume's root */
+    subPath?: string;
+    /** StorageClass to provision from; e.g. a LocalPathProvisioner's `storageClassName`. @default the cluster's default class */
+    storageClassName?: pulumi.Input<string>;
+    /** @default ["ReadWriteOnce"] */
+    accessModes?: ("ReadWriteOnce" | "ReadWriteOncePod" | "ReadOnlyMany" | "ReadWriteMany")[];
+    /** Mount read-only. @default false */
+    readOnly?: boolean;
+}
+
+/** An environment value: plain text, or a reference to a key in a Secret or ConfigMap, or a pod field. */
+export type EnvValue =
+    | pulumi.Input<string>
+    | { secretKeyRef: { name: pulumi.Input<string>; key: pulumi.Input<string>; optional?: boolean } }
+    | { configMapKeyRef: { name: pulumi.Input<string>; key: pulumi.Input<string>; optional?: boolean } }
+    | { fieldRef: string };
+
+export type UpdateStrategyArgs =
+    | {
+          type: "RollingUpdate";
+          /** Only ordinals >= partition are updated: a canary. @default 0 */
+          partition?: number;
+          /** Pods that may be unavailable during the update (needs the MaxUnavailableStatefulSet feature). @default 1 (the API's own default) */
+          maxUnavailable?: number | string;
+      }
+    | { type: "OnDelete" };
+
+/** The pod security profile; `restricted` follows the Pod Security Standard of that name. */
+export interface SecurityArgs {
+    /** "restricted": non-root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp. "baseline": for images that must start as root (the official mysql image, say). @default "restricted" */
+    profile?: "restricted" | "baseline";
+    /** @default the image's user */
+    runAsUser?: number;
+    /** @default the image's group */
+    runAsGroup?: number;
+    /** Group that owns mounted volumes (where the volume type supports it). @default none */
+    fsGroup?: number;
+    /** @default false */
+    readOnlyRootFilesystem?: boolean;
+}
+
+export interface StatefulWorkloadArgs {
+    /** Namespace for every object. @default "default" */
+    namespace?: pulumi.Input<string>;
+    /** Name of the StatefulSet (and the pods' prefix). A DNS-1123 label of at most 52 characters. @default the component name */
+    statefulSetName?: string;
+    /** Name of the governing headless Service. @default the StatefulSet name */
+    serviceName?: string;
+    /** Container image. */
+    image: pulumi.Input<string>;
+    /** @default "IfNotPresent" */
+    imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+    /** Overrides the image's entrypoint. @default the image's */
+    command?: pulumi.Input<string>[];
+    /** Arguments to the entrypoint. @default the image's */
+    args?: pulumi.Input<string>[];
+    /** Environment of the main container, by variable name. @default {} */
+    env?: Record<string, EnvValue>;
+    /** Ports; each is published on the headless Service (SRV records) and the client Service. @default [] */
+    ports?: PortArgs[];
+    /** Number of pods. Scale-down removes the highest ordinals first. @default 1 */
+    replicas?: number;
+    /** First ordinal (`web-<start>`). @default 0 */
+    ordinalsStart?: number;
+    /** Per-pod storage. @default [] */
+    volumeClaims?: VolumeClaimArgs[];
+    /** "OrderedReady" starts pods one by one in ordinal order; "Parallel" starts them all at once. Changing it replaces the StatefulSet. @default "OrderedReady" */
+    podManagementPolicy?: "OrderedReady" | "Parallel";
+    /** @default { type: "RollingUpdate", partition: 0 } */
+    updateStrategy?: UpdateStrategyArgs;
+    /** Seconds a new pod must be Ready before it counts as available. @default 0 */
+    minReadySeconds?: number;
+    /** What happens to PVCs when the StatefulSet is deleted or scaled down. @default { whenDeleted: "Retain", whenScaled: "Retain" } — data outlives pods */
+    pvcRetention?: { whenDeleted?: "Retain" | "Delete"; whenScaled?: "Retain" | "Delete" };
+    /** @default none */
+    livenessProbe?: pulumi.Input<k8s.types.input.core.v1.Probe>;
+    /** @default none */
+    readinessProbe?: pulumi.Input<k8s.types.input.core.v1.Probe>;
+    /** @default none */
+    startupProbe?: pulumi.Input<k8s.types.input.core.v1.Probe>;
+    /** CPU and memory requests and limits of the main container. @default none */
+    resources?: pulumi.Input<k8s.types.input.core.v1.ResourceRequirements>;
+    /** @default { profile: "restricted" } */
+    security?: SecurityArgs;
+    /** Spread pods over nodes: "preferred" (soft anti-affinity), "required" (hard) or "none". @default "preferred" */
+    spreadAcrossNodes?: "preferred" | "required" | "none";
+    /** PodDisruptionBudget, or false for none. @default { maxUnavailable: 1 } */
+    disruptionBudget?: false | { maxUnavailable: number | string };
+    /** Also create a normal (ClusterIP) Service named `<statefulSetName>-client` for clients that want any pod. @default false */
+    clientService?: boolean | { type?: "ClusterIP" | "NodePort" | "LoadBalancer" };
+    /** Labels added to every object; pods also carry them. @default {} */
+    labels?: Record<string, string>;
+    /** Annotations on the pods. @default {} */
+    podAnnotations?: Record<string, pulumi.Input<string>>;
+    /** @default none */
+    nodeSelector?: Record<string, string>;
+    /** @default none */
+    tolerations?: pulumi.Input<k8s.types.input.core.v1.Toleration>[];
+    /** @default the namespace's default ServiceAccount */
+    serviceAccountName?: pulumi.Input<string>;
+    /** @default 30 */
+    terminationGracePeriodSeconds?: number;
+    /** Extra pod volumes (Secrets, ConfigMaps), mounted with `extraVolumeMounts`. @default [] */
+    extraVolumes?: pulumi.Input<k8s.types.input.core.v1.Volume>[];
+    /** Extra mounts in the main container. @default [] */
+    extraVolumeMounts?: pulumi.Input<k8s.types.input.core.v1.VolumeMount>[];
+    /** Kubernetes cluster DNS domain, for the stable DNS names. @default "cluster.local" */
+    clusterDomain?: string;
+}
+
+/** The args with every default applied; produced by `resolveStatefulWorkloadArgs`. */
+export interface ResolvedStatefulWorkload {
+    statefulSetName: string;
+    serviceName: string;
+    replicas: number;
+    ordinalsStart: number;
+    ports: Required<PortArgs>[];
+    volumeClaims: (VolumeClaimArgs & { accessModes: NonNullable<VolumeClaimArgs["accessModes"]>; readOnly: boolean })[];
+    podManagementPolicy: "OrderedReady" | "Parallel";
+    updateStrategy: { type: "RollingUpdate"; partition: number; maxUnavailable?: number | string } | { type: "OnDelete" };
+    minReadySeconds: number;
+    pvcRetention: { whenDeleted: "Retain" | "Delete"; whenScaled: "Retain" | "Delete" };
+    security: SecurityArgs & { profile: "restricted" | "baseline" };
+    spreadAcrossNodes: "preferred" | "required" | "none";
+    disruptionBudget: false | { maxUnavailable: number | string };
+    clientService: false | { type: "ClusterIP" | "NodePort" | "LoadBalancer" };
+    labels: Record<string, string>;
+    clusterDomain: string;
+    terminationGracePeriodSeconds: number;
+}
+
+const PROTOCOLS = ["TCP", "UDP", "SCTP"] as const;
+const ACCESS_MODES = ["ReadWriteOnce", "ReadWriteOncePod", "ReadOnlyMany", "ReadWriteMany"] as const;
+const RETENTION = ["Retain", "Delete"] as const;
+
+/** Fields of a StatefulSet the API server refuses to change; a change replaces the StatefulSet. */
+export const IMMUTABLE_STATEFULSET_FIELDS = [
+    "spec.podManagementPolicy",
+    "spec.selector",
+    "spec.serviceName",
+    "spec.volumeClaimTemplates",
+];
+
+/**
+ * Applies defaults and validates every plain argument. Throws a ValidationError listing every
+ * invalid field before any resource exists. Inputs that are Outputs are checked when they resolve.
+ */
+export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkloadArgs, context = `StatefulWorkload "${name}"`): ResolvedStatefulWorkload {
+    const val = new v.Validator(context);
+    if (args === undefined || args === null) {
+        val.fail("args", args, "must be an object with at least `image`");
+        val.throwIfInvalid();
+    }
+    const statefulSetName = args.statefulSetName ?? name;
+    val.check(args.statefulSetName === undefined ? "name" : "statefulSetName", statefulSetName, v.statefulSetName(statefulSetName));
+    const serviceName = args.serviceName ?? statefulSetName;
+    val.check("serviceName", serviceName, v.dns1123Label(serviceName));
+
+    if (v.isKnown(args.image)) val.check("image", args.image, v.image(args.image));
+    if (v.isKnown(args.namespace) && args.namespace !== undefined) val.check("namespace", args.namespace, v.dns1123Label(args.namespace));
+    if (args.imagePullPolicy !== undefined) val.check("imagePullPolicy", args.imagePullPolicy, v.oneOf(args.imagePullPolicy, ["Always", "IfNotPresent", "Never"]));
+
+    const replicas = args.replicas ?? 1;
+    val.check("replicas", replicas, v.wholeNumber(replicas, 0));
+    const ordinalsStart = args.ordinalsStart ?? 0;
+    val.check("ordinalsStart", ordinalsStart, v.wholeNumber(ordinalsStart, 0));
+    if (Number.isInteger(ordinalsStart) && Number.isInteger(replicas) && replicas > 0) {
+        const longest = `${statefulSetName}-${ordinalsStart + replicas - 1}`;
+        if (longest.length > 63) val.fail("replicas", replicas, `pod name "${longest}" would be longer than 63 characters; use a shorter name or fewer replicas`);
+    }
+
+    for (const [key] of Object.entries(args.env ?? {})) val.check(`env key`, key, v.envVarName(key));
+
+    const ports: Required<PortArgs>[] = [];
+    const portNames = new Set<string>();
+    const portKeys = new Set<string>();
+    (args.ports ?? []).forEach((p, i) => {
+        const f = `ports[${i}]`;
+        val.check(`${f}.name`, p.name, v.portName(p.name));
+        val.check(`${f}.containerPort`, p.containerPort, v.port(p.containerPort));
+        const servicePort = p.servicePort ?? p.containerPort;
+        if (p.servicePort !== undefined) val.check(`${f}.servicePort`, p.servicePort, v.port(p.servicePort));
+        const protocol = p.protocol ?? "TCP";
+        val.check(`${f}.protocol`, protocol, v.oneOf(protocol, PROTOCOLS));
+        if (portNames.has(p.name)) val.fail(`${f}.name`, p.name, "must be unique among ports; it is used twice");
+        portNames.add(p.name);
+        const key = `${servicePort}/${protocol}`;
+        if (portKeys.has(key)) val.fail(`${f}.servicePort`, servicePort, `must be unique per protocol among ports; ${key} is used twice`);
+        portKeys.add(key);
+        ports.push({ name: p.name, containerPort: p.containerPort, servicePort, protocol });
+    });
+
+    const claimNames = new Set<string>();
+    const mountPaths = new Set<string>();
+    const volumeClaims = (args.volumeClaims ?? []).map((c, i) => {
+        const f = `volumeClaims[${i}]`;
+        val.check(`${f}.name`, c.name, v.dns1123Label(c.name));
+        if (claimNames.has(c.name)) val.fail(`${f}.name`, c.name, "must be unique among volumeClaims; it is used twice");
+        claimNames.add(c.name);
+        if (typeof c.name === "string" && Number.isInteger(replicas)) {
+            const pvc = `${c.name}-${statefulSetName}-${ordinalsStart + Math.max(replicas, 1) - 1}`;
+            if (pvc.length > 253) val.fail(`${f}.name`, c.name, `PVC name "${pvc}" would be longer than 253 characters`);
+        }
+        val.check(`${f}.size`, c.size, v.storageQuantity(c.size));
+        val.check(`${f}.mountPath`, c.mountPath, v.absolutePath(c.mountPath));
+        if (mountPaths.has(c.mountPath)) val.fail(`${f}.mountPath`, c.mountPath, "must be unique among volumeClaims; two volumes cannot mount at one path");
+        mountPaths.add(c.mountPath);
+        if (c.subPath !== undefined) val.check(`${f}.subPath`, c.subPath, v.relativeSubPath(c.subPath));
+        if (v.isKnown(c.storageClassName) && c.storageClassName !== undefined) {
+            val.check(`${f}.storageClassName`, c.storageClassName, v.dns1123Subdomain(c.storageClassName));
+        }
+        const accessModes = c.accessModes ?? ["ReadWriteOnce"];
+        if (!Array.isArray(accessModes) || accessModes.length === 0) val.fail(`${f}.accessModes`, accessModes, `must be a non-empty list of ${ACCESS_MODES.join(", ")}`);
+        else accessModes.forEach((m, j) => val.check(`${f}.accessModes[${j}]`, m, v.oneOf(m, ACCESS_MODES)));
+        return { ...c, accessModes, readOnly: c.readOnly ?? false };
+    });
+
+    const podManagementPolicy = args.podManagementPolicy ?? "OrderedReady";
+    val.check("podManagementPolicy", podManagementPolicy, v.oneOf(podManagementPolicy, ["OrderedReady", "Parallel"]));
+
+    let updateStrategy: ResolvedStatefulWorkload["updateStrategy"] = { type: "RollingUpdate", partition: 0 };
+    const us = args.updateStrategy;
+    if (us !== undefined) {
+        if (!val.check("updateStrategy.type", us.type, v.oneOf(us.type, ["RollingUpdate", "OnDelete"]))) {
+            // already recorded
+        } else if (us.type === "RollingUpdate") {
+            const partition = us.partition ?? 0;
+            if (val.check("updateStrategy.partition", partition, v.wholeNumber(partition, 0)) && Number.isInteger(replicas) && partition > replicas) {
+                val.fail("updateStrategy.partition", partition, `must be at most replicas (${replicas}); a partition above replicas updates no pod`);
+            }
+            if (us.maxUnavailable !== undefined) val.check("updateStrategy.maxUnavailable", us.maxUnavailable, v.intOrPercent(us.maxUnavailable, 1));
+            updateStrategy = { type: "RollingUpdate", partition, ...(us.maxUnavailable !== undefined ? { maxUnavailable: us.maxUnavailable } : {}) };
+        } else {
+            updateStrategy = { type: "OnDelete" };
+        }
+    }
+
+    const minReadySeconds = args.minReadySeconds ?? 0;
+    val.check("minReadySeconds", minReadySeconds, v.wholeNumber(minReadySeconds, 0));
+    const terminationGracePeriodSeconds = args.terminationGracePeriodSeconds ?? 30;
+    val.check("terminationGracePeriodSeconds", terminationGracePeriodSeconds, v.wholeNumber(terminationGracePeriodSeconds, 0));
+
+    const pvcRetention = { whenDeleted: args.pvcRetention?.whenDeleted ?? "Retain", whenScaled: args.pvcRetention?.whenScaled ?? "Retain" } as const;
+    val.check("pvcRetention.whenDeleted", pvcRetention.whenDeleted, v.oneOf(pvcRetention.whenDeleted, RETENTION));
+    val.check("pvcRetention.whenScaled", pvcRetention.whenScaled, v.oneOf(pvcRetention.whenScaled, RETENTION));
+
+    const security = { ...(args.security ?? {}), profile: args.security?.profile ?? "restricted" } as ResolvedStatefulWorkload["security"];
+    val.check("security.profile", security.profile, v.oneOf(security.profile, ["restricted", "baseline"]));
+    for (const k of ["runAsUser", "runAsGroup", "fsGroup"] as const) {
+        if (security[k] !== undefined) val.check(`security.${k}`, security[k], v.wholeNumber(security[k], 0, 2147483647));
+    }
+    if (security.profile === "restricted" && security.runAsUser === 0) {
+        val.fail("security.runAsUser", 0, 'must not be 0 (root) with profile "restricted"; use profile "baseline" for images that must run as root');
+    }
+
+    const spreadAcrossNodes = args.spreadAcrossNodes ?? "preferred";
+    val.check("spreadAcrossNodes", spreadAcrossNodes, v.oneOf(spreadAcrossNodes, ["preferred", "required", "none"]));
+
+    const disruptionBudget = args.disruptionBudget === undefined ? { maxUnavailable: 1 } : args.disruptionBudget;
+    if (disruptionBudget !== false) val.check("disruptionBudget.maxUnavailable", disruptionBudget.maxUnavailable, v.intOrPercent(disruptionBudget.maxUnavailable, 0));
+
+    let clientService: ResolvedStatefulWorkload["clientService"] = false;
+    if (args.clientService) {
+        const type = args.clientService === true ? "ClusterIP" : args.clientService.type ?? "ClusterIP";
+        val.check("clientService.type", type, v.oneOf(type, ["ClusterIP", "NodePort", "LoadBalancer"]));
+        if (ports.length === 0 && (args.ports ?? []).length === 0) val.fail("clientService", args.clientService, "needs at least one entry in ports");
+        clientService = { type };
+        val.check("name", `${statefulSetName}-client`, v.dns1123Label(`${statefulSetName}-client`));
+    }
+
+    const labels = args.labels ?? {};
+    v.checkLabels(val, "labels", labels);
+    v.checkLabels(val, "nodeSelector", args.nodeSelector);
+    for (const reserved of ["app.kubernetes.io/name", "app.kubernetes.io/instance"]) {
+        if (reserved in labels) val.fail(`labels["${reserved}"]`, labels[reserved], "is set by the component (it selects the pods) and cannot be overridden");
+    }
+    const clusterDomain = args.clusterDomain ?? "cluster.local";
+    val.check("clusterDomain", clusterDomain, v.dns1123Subdomain(clusterDomain));
+
+    val.throwIfInvalid();
+    return {
+        statefulSetName,
+        serviceName,
+        replicas,
+        ordinalsStart,
+        ports,
+        volumeClaims,
+        podManagementPolicy,
+        updateStrategy,
+        minReadySeconds,
+        pvcRetention,
+        security,
+        spreadAcrossNodes,
+        disruptionBudget,
+        clientService,
+        labels,
+        clusterDomain,
+        terminationGracePeriodSeconds,
+    };
+}
+
+/** Pod names in ordinal order: `<sts>-<start>` … */
+export function podNames(statefulSetName: string, replicas: number, ordinalsStart = 0): string[] {
+    return Array.from({ length: replicas }, (_, i) => `${statefulSetName}-${ordinalsStart + i}`);
+}
+
+/** Every pod's stable DNS name: `<pod>.<service>.<namespace>.svc.<domain>`. */
+export function podDnsNames(statefulSetName: string, serviceName: string, namespace: string, replicas: number, ordinalsStart = 0, clusterDomain = "cluster.local"): string[] {
+    return podNames(statefulSetName, replicas, ordinalsStart).map((p) => `${p}.${serviceName}.${namespace}.svc.${clusterDomain}`);
+}
+
+/** PVC names the StatefulSet controller creates: `<template>-<sts>-<ordinal>`, template by template. */
+export function pvcNames(statefulSetName: string, templates: string[], replicas: number, ordinalsStart = 0): string[] {
+    return templates.flatMap((t) => podNames(statefulSetName, replicas, ordinalsStart).map((p) => `${t}-${p}`));
+}
+
+/**
+ * Annotations that tell the Kubernetes provider what to wait for. Its StatefulSet await waits for
+ * currentRevision == updateRevision, which a partitioned rollout (canary) or OnDelete never
+ * reaches, so `pulumi up` would hang until its timeout. Then we wait for every replica to be
+ * Ready instead, and skip the wait entirely when there are no replicas.
+ */
+export function awaitAnnotations(r: Pick<ResolvedStatefulWorkload, "replicas" | "updateStrategy">): Record<string, string> {
+    const staged = r.updateStrategy.type === "OnDelete" || r.updateStrategy.partition > 0;
+    if (!staged) return {};
+    if (r.replicas === 0) return { "pulumi.com/skipAwait": "true" };
+    return { "pulumi.com/waitFor": `jsonpath={.status.readyReplicas}=${r.replicas}` };
+}
+
+/** The labels that select this workload's pods (never change: the selector is immutable). */
+export function selectorLabels(statefulSetName: string): Record<string, string> {
+    return { "app.kubernetes.io/name": statefulSetName, "app.kubernetes.io/instance": statefulSetName };
+}
+
+function envVar(name: string, value: EnvValue): k8s.types.input.core.v1.EnvVar {
+    if (value !== null && typeof value === "object" && !pulumi.Output.isInstance(value) && !(value instanceof Promise)) {
+        if ("secretKeyRef" in value) return { name, valueFrom: { secretKeyRef: value.secretKeyRef } };
+        if ("configMapKeyRef" in value) return { name, valueFrom: { configMapKeyRef: value.configMapKeyRef } };
+        if ("fieldRef" in value) return { name, valueFrom: { fieldRef: { fieldPath: value.fieldRef } } };
+    }
+    return { name, value: value as pulumi.Input<string> };
+}
+
+/**
+ * A StatefulSet with its governing headless Service: stable pod names and DNS records, a PVC per
+ * pod that outlives the pod, ordered rollout, a disruption budget and a restricted pod by default.
+ */
+export class StatefulWorkload extends pulumi.ComponentResource {
+    public readonly statefulSet: k8s.apps.v1.StatefulSet;
+    public readonly headlessService: k8s.core.v1.Service;
+    public readonly clientService?: k8s.core.v1.Service;
+    public readonly disruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
+    /** Namespace of every object. */
+    public readonly namespace: pulumi.Output<string>;
+    public readonly statefulSetName: pulumi.Output<string>;
+    /** Name of the governing headless Service (the StatefulSet's `serviceName`). */
+    public readonly headlessServiceName: pulumi.Output<string>;
+    /** Pod names in ordinal order. */
+    public readonly podNames: pulumi.Output<string[]>;
+    /** Every pod's stable DNS name, `<sts>-<N>.<svc>.<ns>.svc.<domain>`. */
+    public readonly podDnsNames: pulumi.Output<string[]>;
+    /** Name to query for SRV records of all pods: `<svc>.<ns>.svc.<domain>`. */
+    public readonly srvName: pulumi.Output<string>;
+    /** SRV names of each named port, `_<port>._<proto>.<svc>.<ns>.svc.<domain>`. */
+    public readonly portSrvNames: pulumi.Output<Record<string, string>>;
+    /** Every PVC the pods use, `<template>-<sts>-<N>`; they outlive the pods. */
+    public readonly pvcNames: pulumi.Output<string[]>;
+
+    constructor(name: string, args: StatefulWorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
+        const context = `StatefulWorkload "${name}"`;
+        const r = resolveStatefulWorkloadArgs(name, args, context);
+        super("pets:index:StatefulWorkload", name, {}, opts);
+
+        const namespace = pulumi.output(v.checkInput(context, "namespace", args.namespace ?? "default", (x) => v.dns1123Label(x)));
+        const image = v.checkInput(context, "image", args.image, v.image);
+        const selector = selectorLabels(r.statefulSetName);
+        const labels = { ...r.labels, ...selector, "app.kubernetes.io/managed-by": "pulumi" };
+
+        this.headlessService = new k8s.core.v1.Service(`${name}-headless`, {
+            metadata: { name: r.serviceName, namespace, labels },
+            spec: {
+                clusterIP: "None",
+                // Peers must find each other before they are Ready (cluster bootstrap).
+                publishNotReadyAddresses: true,
+                selector,
+                ports: r.ports.map((p) => ({ name: p.name, port: p.servicePort, targetPort: p.containerPort, protocol: p.protocol })),
+            },
+        }, { parent: this });
+
+        if (r.clientService) {
+            this.clientService = new k8s.core.v1.Service(`${name}-client`, {
+                metadata: { name: `${r.statefulSetName}-client`, namespace, labels },
+                spec: {
+                    type: r.clientService.type,
+                    selector,
+                    ports: r.ports.map((p) => ({ name: p.name, port: p.servicePort, targetPort: p.containerPort, protocol: p.protocol })),
+                },
+            }, { parent: this });
+        }
+
+        const restricted = r.security.profile === "restricted";
+        const podSecurityContext: k8s.types.input.core.v1.PodSecurityContext = {
+            seccompProfile: { type: "RuntimeDefault" },
+            ...(restricted ? { runAsNonRoot: true } : {}),
+            ...(r.security.runAsUser !== undefined ? { runAsUser: r.security.runAsUser } : {}),
+            ...(r.security.runAsGroup !== undefined ? { runAsGroup: r.security.runAsGroup } : {}),
+            ...(r.security.fsGroup !== undefined ? { fsGroup: r.security.fsGroup } : {}),
+        };
+        const containerSecurityContext: k8s.types.input.core.v1.SecurityContext = restricted
+            ? { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: r.security.readOnlyRootFilesystem ?? false }
+            : { readOnlyRootFilesystem: r.security.readOnlyRootFilesystem ?? false };
+
+        const podAffinityTerm = { labelSelector: { matchLabels: selector }, topologyKey: "kubernetes.io/hostname" };
+        const affinity: k8s.types.input.core.v1.Affinity | undefined =
+            r.spreadAcrossNodes === "preferred"
+                ? { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] } }
+                : r.spreadAcrossNodes === "required"
+                  ? { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [podAffinityTerm] } }
+                  : undefined;
+
+        const volumeMounts: pulumi.Input<k8s.types.input.core.v1.VolumeMount>[] = [
+            ...r.volumeClaims.map((c) => ({ name: c.name, mountPath: c.mountPath, ...(c.subPath ? { subPath: c.subPath } : {}), ...(c.readOnly ? { readOnly: true } : {}) })),
+            ...(args.extraVolumeMounts ?? []),
+        ];
+
+        const container: k8s.types.input.core.v1.Container = {
+            name: r.statefulSetName,
+            image,
+            imagePullPolicy: args.imagePullPolicy ?? "IfNotPresent",
+            ...(args.command ? { command: args.command } : {}),
+            ...(args.args ? { args: args.args } : {}),
+            env: Object.entries(args.env ?? {}).map(([k, val]) => envVar(k, val)),
+            ports: r.ports.map((p) => ({ name: p.name, containerPort: p.containerPort, protocol: p.protocol })),
+            volumeMounts,
+            securityContext: containerSecurityContext,
+            ...(args.livenessProbe ? { livenessProbe: args.livenessProbe } : {}),
+            ...(args.readinessProbe ? { readinessProbe: args.readinessProbe } : {}),
+            ...(args.startupProbe ? { startupProbe: args.startupProbe } : {}),
+            ...(args.resources ? { resources: args.resources } : {}),
+        };
+
+        const updateStrategy: k8s.types.input.apps.v1.StatefulSetUpdateStrategy =
+            r.updateStrategy.type === "OnDelete"
+                ? { type: "OnDelete" }
+                : {
+                      type: "RollingUpdate",
+                      rollingUpdate: {
+                          partition: r.updateStrategy.partition,
+                          ...(r.updateStrategy.maxUnavailable !== undefined ? { maxUnavailable: r.updateStrategy.maxUnavailable } : {}),
+                      },
+                  };
+
+        this.statefulSet = new k8s.apps.v1.StatefulSet(name, {
+            metadata: {
+                // An explicit name: pod names, DNS names and PVC names all derive from it.
+                name: r.statefulSetName,
+                namespace,
+                labels,
+                annotations: awaitAnnotations(r),
+            },
+            spec: {
+                // Set explicitly: the Service must exist under this name for the pods' DNS records.
+                serviceName: this.headlessService.metadata.name,
+                replicas: r.replicas,
+                ...(r.ordinalsStart > 0 ? { ordinals: { start: r.ordinalsStart } } : {}),
+                selector: { matchLabels: selector },
+                podManagementPolicy: r.podManagementPolicy,
+                updateStrategy,
+                minReadySeconds: r.minReadySeconds,
+                persistentVolumeClaimRetentionPolicy: r.pvcRetention,
+                template: {
+                    metadata: { labels, ...(args.podAnnotations ? { annotations: args.podAnnotations } : {}) },
+                    spec: {
+                        ...(args.serviceAccountName ? { serviceAccountName: args.serviceAccountName } : {}),
+                        terminationGracePeriodSeconds: r.terminationGracePeriodSeconds,
+                        securityContext: podSecurityContext,
+                        ...(affinity ? { affinity } : {}),
+                        ...(args.nodeSelector ? { nodeSelector: args.nodeSelector } : {}),
+                        ...(args.tolerations ? { tolerations: args.tolerations } : {}),
+                        containers: [container],
+                        ...(args.extraVolumes ? { volumes: args.extraVolumes } : {}),
+                    },
+                },
+                volumeClaimTemplates: r.volumeClaims.map((c) => ({
+                    metadata: { name: c.name, labels },
+                    spec: {
+                        accessModes: c.accessModes,
+                        ...(c.storageClassName !== undefined ? { storageClassName: c.storageClassName } : {}),
+                        resources: { requests: { storage: c.size } },
+                    },
+                })),
+            },
+        }, {
+            parent: this,
+            // The API server rejects changes to these fields. Replace the StatefulSet instead of
+            // failing half-way: delete first (its name is fixed), the pods restart, and the PVCs
+            // stay (retention policy) and are reattached by ordinal. `pulumi preview` shows it as
+            // a replace naming the changed field.
+            replaceOnChanges: IMMUTABLE_STATEFULSET_FIELDS,
+            deleteBeforeReplace: true,
+        });
+
+        if (r.disruptionBudget !== false) {
+            this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
+                metadata: { name: r.statefulSetName, namespace, labels },
+                spec: { maxUnavailable: r.disruptionBudget.maxUnavailable, selector: { matchLabels: selector } },
+            }, { parent: this });
+        }
+
+        this.namespace = namespace;
+        this.statefulSetName = this.statefulSet.metadata.name;
+        this.headlessServiceName = this.headlessService.metadata.name;
+        this.podNames = pulumi.output(podNames(r.statefulSetName, r.replicas, r.ordinalsStart));
+        this.podDnsNames = namespace.apply((ns) => podDnsNames(r.statefulSetName, r.serviceName, ns, r.replicas, r.ordinalsStart, r.clusterDomain));
+        this.srvName = pulumi.interpolate`${this.headlessServiceName}.${namespace}.svc.${r.clusterDomain}`;
+        this.portSrvNames = this.srvName.apply((srv) =>
+            Object.fromEntries(r.ports.map((p) => [p.name, `_${p.name}._${p.protocol.toLowerCase()}.${srv}`])),
+        );
+        this.pvcNames = pulumi.output(pvcNames(r.statefulSetName, r.volumeClaims.map((c) => c.name), r.replicas, r.ordinalsStart));
+
+        this.registerOutputs({
+            namespace: this.namespace,
+            statefulSetName: this.statefulSetName,
+            headlessServiceName: this.headlessServiceName,
+            podNames: this.podNames,
+            podDnsNames: this.podDnsNames,
+            srvName: this.srvName,
+            portSrvNames: this.portSrvNames,
+            pvcNames: this.pvcNames,
+        });
+    }
+}
