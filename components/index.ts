@@ -2,3 +2,7 @@
 // Importing it never runs the Pulumi program (that lives in ../index.ts).
 export * from "./validation";
 export * from "./statefulworkload";
+export * from "./generatedpassword";
+export * from "./mysql";
+export * from "./nginxweb";
+export * from "./kubia";

@@ -178,7 +178,8 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
     const statefulSetName = args.statefulSetName ?? name;
     val.check(args.statefulSetName === undefined ? "name" : "statefulSetName", statefulSetName, v.statefulSetName(statefulSetName));
     const serviceName = args.serviceName ?? statefulSetName;
-    val.check("serviceName", serviceName, v.dns1123Label(serviceName));
+    // A derived name is valid whenever the StatefulSet name is; check only an explicit one.
+    if (args.serviceName !== undefined) val.check("serviceName", serviceName, v.dns1123Label(serviceName));
 
     if (v.isKnown(args.image)) val.check("image", args.image, v.image(args.image));
     if (v.isKnown(args.namespace) && args.namespace !== undefined) val.check("namespace", args.namespace, v.dns1123Label(args.namespace));
@@ -289,7 +290,6 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
         val.check("clientService.type", type, v.oneOf(type, ["ClusterIP", "NodePort", "LoadBalancer"]));
         if (ports.length === 0 && (args.ports ?? []).length === 0) val.fail("clientService", args.clientService, "needs at least one entry in ports");
         clientService = { type };
-        val.check("name", `${statefulSetName}-client`, v.dns1123Label(`${statefulSetName}-client`));
     }
 
     const labels = args.labels ?? {};

@@ -20,8 +20,12 @@ export function setupMocks(opts: { project?: string; stack?: string; preview?: b
     pulumi.runtime.setMocks(
         {
             newResource(args: pulumi.runtime.MockResourceArgs) {
-                registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+                registered.push({ type: args.type, name: args.name, inputs: unwrapSecrets(args.inputs) });
                 const id = args.inputs?.metadata?.name ?? `${args.name}-id`;
+                // Dynamic resources (GeneratedPassword) compute outputs in their provider.
+                if (args.type.startsWith("pulumi-nodejs:")) {
+                    return { id, state: { ...args.inputs, result: `mock-generated-${args.name}` } };
+                }
                 return { id, state: { ...args.inputs } };
             },
             call(args: pulumi.runtime.MockCallArgs) {
@@ -33,6 +37,18 @@ export function setupMocks(opts: { project?: string; stack?: string; preview?: b
         opts.preview ?? false,
     );
     return registered;
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Mocks see secret inputs wrapped in a signature object; tests want the plain value. */
+export function unwrapSecrets(value: any): any {
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (value !== null && typeof value === "object") {
+        if (value[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(value.value);
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
+    }
+    return value;
 }
 
 /** Resolves an Output's value (mocks make every value known). */

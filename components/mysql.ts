@@ -1,0 +1,111 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { GeneratedPassword } from "./generatedpassword";
+import { resolveStatefulWorkloadArgs, StatefulWorkload, StatefulWorkloadArgs } from "./statefulworkload";
+import * as v from "./validation";
+
+export interface MySqlArgs {
+    /** @default "default" */
+    namespace?: pulumi.Input<string>;
+    /** A MySQL 5.7-compatible image. @default "mysql:5.7" */
+    image?: pulumi.Input<string>;
+    /** Each replica is an independent server with its own data; replication is not configured. @default 1 */
+    replicas?: number;
+    /** Size of each pod's data volume. @default "2Gi" */
+    storageSize?: string;
+    /** StorageClass of the data volumes. @default the cluster's default class */
+    storageClassName?: pulumi.Input<string>;
+    /** Root password, e.g. `config.requireSecret("mysqlRootPassword")`. @default a generated 32-character password, kept as a Pulumi secret */
+    rootPassword?: pulumi.Input<string>;
+    /** A database to create on first start. @default none */
+    database?: string;
+    /** @default requests 100m CPU / 256Mi memory, limit 1Gi memory */
+    resources?: pulumi.Input<k8s.types.input.core.v1.ResourceRequirements>;
+    /** Also create a ClusterIP Service `<name>-client`. @default false */
+    clientService?: boolean;
+    /** Passed through to StatefulWorkload (anti-affinity, budget, labels, retention, …). @default StatefulWorkload's defaults */
+    workload?: Partial<Omit<StatefulWorkloadArgs, "image" | "replicas" | "namespace" | "volumeClaims" | "env" | "ports">>;
+}
+
+export const MYSQL_DEFAULT_IMAGE = "mysql:5.7";
+export const MYSQL_PORT = 3306;
+export const MYSQL_DATA_PATH = "/var/lib/mysql";
+
+/** Defaults and validation of MySql's own fields; returns the StatefulWorkload args it builds on. */
+export function resolveMySqlArgs(name: string, args: MySqlArgs, passwordSecretName: string): StatefulWorkloadArgs {
+    const context = `MySql "${name}"`;
+    const val = new v.Validator(context);
+    const storageSize = args.storageSize ?? "2Gi";
+    val.check("storageSize", storageSize, v.storageQuantity(storageSize));
+    if (args.database !== undefined && (typeof args.database !== "string" || !/^[A-Za-z0-9_]{1,64}$/.test(args.database))) {
+        val.fail("database", args.database, "must be 1 to 64 letters, digits or '_'");
+    }
+    val.throwIfInvalid();
+    const env: StatefulWorkloadArgs["env"] = {
+        MYSQL_ROOT_PASSWORD: { secretKeyRef: { name: passwordSecretName, key: "password" } },
+        ...(args.database ? { MYSQL_DATABASE: args.database } : {}),
+    };
+    const swArgs: StatefulWorkloadArgs = {
+        // The official image starts as root and drops to the mysql user itself, and it must
+        // own the data directory (a subPath created by the kubelet is root-owned).
+        security: { profile: "baseline" },
+        ...args.workload,
+        namespace: args.namespace,
+        image: args.image ?? MYSQL_DEFAULT_IMAGE,
+        replicas: args.replicas ?? 1,
+        env,
+        ports: [{ name: "mysql", containerPort: MYSQL_PORT }],
+        // subPath: the volume's root may hold lost+found, which mysqld refuses as a datadir.
+        volumeClaims: [{ name: "data", size: storageSize, mountPath: MYSQL_DATA_PATH, subPath: "data", storageClassName: args.storageClassName }],
+        clientService: args.clientService ?? false,
+        resources: args.resources ?? { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } },
+        // `mysqladmin ping` exits 0 whenever mysqld runs, even without credentials.
+        livenessProbe: { exec: { command: ["mysqladmin", "ping", "-h", "127.0.0.1"] }, initialDelaySeconds: 30, periodSeconds: 10, timeoutSeconds: 5 },
+        // Ready once it answers a query; the password travels in the environment, not argv.
+        readinessProbe: {
+            exec: { command: ["sh", "-c", 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql -h 127.0.0.1 -uroot -e "SELECT 1"'] },
+            initialDelaySeconds: 5,
+            periodSeconds: 5,
+            timeoutSeconds: 2,
+        },
+        terminationGracePeriodSeconds: args.workload?.terminationGracePeriodSeconds ?? 60,
+    };
+    resolveStatefulWorkloadArgs(name, swArgs, context);
+    return swArgs;
+}
+
+/** MySQL as a StatefulSet: headless Service on 3306, a data PVC per pod, root password in a Secret. */
+export class MySql extends pulumi.ComponentResource {
+    public readonly workload: StatefulWorkload;
+    public readonly passwordSecret: k8s.core.v1.Secret;
+    /** Name of the Secret holding the root password under key `password`. */
+    public readonly rootPasswordSecretName: pulumi.Output<string>;
+    /** The root password (a Pulumi secret). */
+    public readonly rootPassword: pulumi.Output<string>;
+    /** Stable DNS names of the servers. */
+    public readonly hosts: pulumi.Output<string[]>;
+    public readonly pvcNames: pulumi.Output<string[]>;
+
+    constructor(name: string, args: MySqlArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+        const stsName = args.workload?.statefulSetName ?? name;
+        const secretName = `${stsName}-root-password`;
+        const swArgs = resolveMySqlArgs(name, args, secretName);
+        super("pets:index:MySql", name, {}, opts);
+
+        const password = args.rootPassword !== undefined
+            ? pulumi.secret(args.rootPassword)
+            : new GeneratedPassword(`${name}-root-password`, { length: 32 }, { parent: this }).result;
+        this.passwordSecret = new k8s.core.v1.Secret(`${name}-root-password`, {
+            metadata: { name: secretName, namespace: args.namespace ?? "default" },
+            type: "Opaque",
+            stringData: { password },
+        }, { parent: this });
+
+        this.workload = new StatefulWorkload(name, swArgs, { parent: this, dependsOn: [this.passwordSecret] });
+        this.rootPasswordSecretName = this.passwordSecret.metadata.name;
+        this.rootPassword = pulumi.secret(password);
+        this.hosts = this.workload.podDnsNames;
+        this.pvcNames = this.workload.pvcNames;
+        this.registerOutputs({ rootPasswordSecretName: this.rootPasswordSecretName, hosts: this.hosts, pvcNames: this.pvcNames });
+    }
+}

@@ -1,0 +1,102 @@
+import { findObject, k8sObjects, promiseOf, Registered, schemaErrors, settle, setupMocks } from "../support/pulumi";
+
+const registered = setupMocks();
+type Mod = typeof import("../../components");
+let m: Mod;
+
+beforeAll(async () => {
+    m = await import("../../components");
+});
+beforeEach(() => registered.splice(0));
+
+function secretValue(r: Registered[], name: string): string | undefined {
+    return findObject(r, "Secret", name).stringData.password;
+}
+
+describe("MySql", () => {
+    test("defaults: headless 3306, data at /var/lib/mysql subPath data, 2Gi, probes, secret ref", async () => {
+        const db = new m.MySql("mysql", { namespace: "db" });
+        await promiseOf(db.hosts);
+        await settle();
+        const svc = findObject(registered, "Service", "mysql");
+        expect(svc.spec.clusterIP).toBe("None");
+        expect(svc.spec.ports).toEqual([{ name: "mysql", port: 3306, targetPort: 3306, protocol: "TCP" }]);
+        const sts = findObject(registered, "StatefulSet", "mysql");
+        const c = sts.spec.template.spec.containers[0];
+        expect(c.image).toBe("mysql:5.7");
+        expect(c.volumeMounts).toEqual([{ name: "data", mountPath: "/var/lib/mysql", subPath: "data" }]);
+        expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("2Gi");
+        expect(c.livenessProbe.exec.command).toEqual(["mysqladmin", "ping", "-h", "127.0.0.1"]);
+        expect(c.readinessProbe.exec.command.join(" ")).toContain("SELECT 1");
+        expect(c.env).toEqual([{ name: "MYSQL_ROOT_PASSWORD", valueFrom: { secretKeyRef: { name: "mysql-root-password", key: "password" } } }]);
+        expect(await promiseOf(db.hosts)).toEqual(["mysql-0.mysql.db.svc.cluster.local"]);
+        expect(await promiseOf(db.pvcNames)).toEqual(["data-mysql-0"]);
+        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
+    });
+
+    test("generates the root password when none is given, as a secret output", async () => {
+        const db = new m.MySql("mysql", {});
+        await promiseOf(db.hosts);
+        await settle();
+        expect(registered.some((r) => r.type.startsWith("pulumi-nodejs:") && r.name === "mysql-root-password")).toBe(true);
+        expect(secretValue(registered, "mysql-root-password")).toBe("mock-generated-mysql-root-password");
+        expect(await db.rootPassword.isSecret).toBe(true);
+    });
+
+    test("uses the given password and keeps it secret", async () => {
+        const { secret } = await import("@pulumi/pulumi");
+        const db = new m.MySql("mysql", { rootPassword: secret("from-config"), database: "shop" });
+        await promiseOf(db.hosts);
+        await settle();
+        expect(registered.some((r) => r.type.startsWith("pulumi-nodejs:"))).toBe(false);
+        expect(secretValue(registered, "mysql-root-password")).toBe("from-config");
+        expect(await db.rootPassword.isSecret).toBe(true);
+        const env = findObject(registered, "StatefulSet", "mysql").spec.template.spec.containers[0].env;
+        expect(env).toContainEqual({ name: "MYSQL_DATABASE", value: "shop" });
+    });
+});
+
+describe("NginxWeb", () => {
+    test("serves a per-pod 1Gi volume at the web root, restricted, port 80 → 8080", async () => {
+        const web = new m.NginxWeb("web", { storageClassName: "local-path" });
+        await promiseOf(web.pvcNames);
+        await settle();
+        const sts = findObject(registered, "StatefulSet", "web");
+        expect(sts.spec.replicas).toBe(2);
+        expect(sts.spec.template.spec.containers[0].volumeMounts).toEqual([{ name: "www", mountPath: "/usr/share/nginx/html" }]);
+        expect(sts.spec.volumeClaimTemplates[0].spec).toEqual({ accessModes: ["ReadWriteOnce"], storageClassName: "local-path", resources: { requests: { storage: "1Gi" } } });
+        expect(sts.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+        expect(findObject(registered, "Service", "web").spec.ports).toEqual([{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }]);
+        expect(await promiseOf(web.pvcNames)).toEqual(["www-web-0", "www-web-1"]);
+        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
+    });
+
+    test("a canary partition passes through to the StatefulSet", async () => {
+        const web = new m.NginxWeb("web", { replicas: 3, workload: { updateStrategy: { type: "RollingUpdate", partition: 2 } } });
+        await promiseOf(web.pvcNames);
+        await settle();
+        const sts = findObject(registered, "StatefulSet", "web");
+        expect(sts.spec.updateStrategy.rollingUpdate.partition).toBe(2);
+        expect(sts.metadata.annotations["pulumi.com/waitFor"]).toBe("jsonpath={.status.readyReplicas}=3");
+    });
+});
+
+describe("Kubia", () => {
+    test("port 8080 behind a port-80 headless Service, 1Mi claim data at /var/data", async () => {
+        const k = new m.Kubia("kubia", { image: "luksa/kubia-pet:v2" });
+        await promiseOf(k.podDnsNames);
+        await settle();
+        const svc = findObject(registered, "Service", "kubia");
+        expect(svc.spec.clusterIP).toBe("None");
+        expect(svc.spec.ports).toEqual([{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }]);
+        const sts = findObject(registered, "StatefulSet", "kubia");
+        expect(sts.spec.template.spec.containers[0].image).toBe("luksa/kubia-pet:v2");
+        expect(sts.spec.volumeClaimTemplates[0].metadata.name).toBe("data");
+        expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("1Mi");
+        expect(sts.spec.template.spec.containers[0].volumeMounts).toEqual([{ name: "data", mountPath: "/var/data" }]);
+        expect(await promiseOf(k.srvName)).toBe("kubia.default.svc.cluster.local");
+        expect(await promiseOf(k.podDnsNames)).toEqual(["kubia-0.kubia.default.svc.cluster.local", "kubia-1.kubia.default.svc.cluster.local"]);
+        findObject(registered, "Service", "kubia-client");
+        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
+    });
+});
