@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as v from "./validation";
+import * as tls from "./tls";
 
 /** A port the pods listen on; the headless (and client) Service exposes it. */
 export interface PortArgs {
@@ -130,6 +131,8 @@ export interface StatefulWorkloadArgs {
     extraVolumeMounts?: pulumi.Input<k8s.types.input.core.v1.VolumeMount>[];
     /** Kubernetes cluster DNS domain, for the stable DNS names. @default "cluster.local" */
     clusterDomain?: string;
+    /** TLS through cert-manager: a Certificate for every pod's stable DNS names and the Services' names, kept in step with `replicas`, its Secret mounted read-only in every pod (docs/tls.md). @default none */
+    tls?: tls.TlsArgs;
 }
 
 /** The args with every default applied; produced by `resolveStatefulWorkloadArgs`. */
@@ -151,6 +154,7 @@ export interface ResolvedStatefulWorkload {
     labels: Record<string, string>;
     clusterDomain: string;
     terminationGracePeriodSeconds: number;
+    tls?: tls.ResolvedTls;
 }
 
 const PROTOCOLS = ["TCP", "UDP", "SCTP"] as const;
@@ -250,7 +254,7 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
             // already recorded
         } else if (us.type === "RollingUpdate") {
             const partition = us.partition ?? 0;
-            if (val.check("updateStrategy.partition", partition, v.wholeNumber(partition, 0)) && Number.isInteger(replicas) && partition > replicas) {
+            if (val.check("updateStrategy.partition", partition, v.wholeNumber(partition, 0)) && Number.isInteger(replicas) && replicas >= 0 && partition > replicas) {
                 val.fail("updateStrategy.partition", partition, `must be at most replicas (${replicas}); a partition above replicas updates no pod`);
             }
             if (us.maxUnavailable !== undefined) val.check("updateStrategy.maxUnavailable", us.maxUnavailable, v.intOrPercent(us.maxUnavailable, 1));
@@ -300,6 +304,7 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
     }
     const clusterDomain = args.clusterDomain ?? "cluster.local";
     val.check("clusterDomain", clusterDomain, v.dns1123Subdomain(clusterDomain));
+    const tlsConfig = tls.resolveTls(val, args.tls, { statefulSetName, serviceName, replicas, ordinalsStart, clusterDomain, clientService, namespace: args.namespace, volumeClaims, extraVolumes: args.extraVolumes, extraVolumeMounts: args.extraVolumeMounts });
 
     val.throwIfInvalid();
     return {
@@ -320,6 +325,7 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
         labels,
         clusterDomain,
         terminationGracePeriodSeconds,
+        ...(tlsConfig ? { tls: tlsConfig } : {}),
     };
 }
 
@@ -389,6 +395,10 @@ export class StatefulWorkload extends pulumi.ComponentResource {
     public readonly portSrvNames: pulumi.Output<Record<string, string>>;
     /** Every PVC the pods use, `<template>-<sts>-<N>`; they outlive the pods. */
     public readonly pvcNames: pulumi.Output<string[]>;
+    /** The cert-manager Certificate, when `tls` is on. */
+    public readonly certificate?: k8s.apiextensions.CustomResource;
+    /** When `tls` is on: the certificate Secret, its issuer, the mount path and where clients find the CA bundle. */
+    public readonly tls?: pulumi.Output<tls.WorkloadTlsOutputs>;
 
     constructor(name: string, args: StatefulWorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
         const context = `StatefulWorkload "${name}"`;
@@ -422,6 +432,10 @@ export class StatefulWorkload extends pulumi.ComponentResource {
             }, { parent: this });
         }
 
+        if (r.tls) {
+            this.certificate = new k8s.apiextensions.CustomResource(`${name}-cert`, tls.workloadCertificateArgs(context, { ...r, tls: r.tls }, namespace, labels), { parent: this, dependsOn: opts?.dependsOn });
+        }
+
         const restricted = r.security.profile === "restricted";
         const podSecurityContext: k8s.types.input.core.v1.PodSecurityContext = {
             seccompProfile: { type: "RuntimeDefault" },
@@ -445,6 +459,7 @@ export class StatefulWorkload extends pulumi.ComponentResource {
         const volumeMounts: pulumi.Input<k8s.types.input.core.v1.VolumeMount>[] = [
             ...r.volumeClaims.map((c) => ({ name: c.name, mountPath: c.mountPath, ...(c.subPath ? { subPath: c.subPath } : {}), ...(c.readOnly ? { readOnly: true } : {}) })),
             ...(args.extraVolumeMounts ?? []),
+            ...(r.tls ? [tls.tlsVolumeMount(r.tls)] : []),
         ];
 
         const container: k8s.types.input.core.v1.Container = {
@@ -502,7 +517,7 @@ export class StatefulWorkload extends pulumi.ComponentResource {
                         ...(args.nodeSelector ? { nodeSelector: args.nodeSelector } : {}),
                         ...(args.tolerations ? { tolerations: args.tolerations } : {}),
                         containers: [container],
-                        ...(args.extraVolumes ? { volumes: args.extraVolumes } : {}),
+                        ...(args.extraVolumes || r.tls ? { volumes: [...(args.extraVolumes ?? []), ...(r.tls ? [tls.tlsVolume(r.tls)] : [])] } : {}),
                     },
                 },
                 volumeClaimTemplates: r.volumeClaims.map((c) => ({
@@ -516,6 +531,8 @@ export class StatefulWorkload extends pulumi.ComponentResource {
             },
         }, {
             parent: this,
+            // Pods start (and scale up) only once the certificate covers their names.
+            ...(this.certificate ? { dependsOn: [this.certificate] } : {}),
             // The API server rejects changes to these fields. Replace the StatefulSet instead of
             // failing half-way: delete first (its name is fixed), the pods restart, and the PVCs
             // stay (retention policy) and are reattached by ordinal. `pulumi preview` shows it as
@@ -541,6 +558,7 @@ export class StatefulWorkload extends pulumi.ComponentResource {
             Object.fromEntries(r.ports.map((p) => [p.name, `_${p.name}._${p.protocol.toLowerCase()}.${srv}`])),
         );
         this.pvcNames = pulumi.output(pvcNames(r.statefulSetName, r.volumeClaims.map((c) => c.name), r.replicas, r.ordinalsStart));
+        if (this.certificate && r.tls) this.tls = tls.workloadTlsOutputs(this.certificate, r.tls);
 
         this.registerOutputs({
             namespace: this.namespace,
@@ -551,6 +569,7 @@ export class StatefulWorkload extends pulumi.ComponentResource {
             srvName: this.srvName,
             portSrvNames: this.portSrvNames,
             pvcNames: this.pvcNames,
+            tls: this.tls,
         });
     }
 }

@@ -1,0 +1,101 @@
+import * as v from "../components/validation";
+
+/** What a stack deploys, read from its Pulumi.<stack>.yaml under the `pets:` namespace. */
+export interface StackConfig {
+    /** Namespace the example workloads go to. @default "pets" */
+    namespace: string;
+    /** StorageClass of the workloads' claims. @default the cluster's default class */
+    storageClassName?: string;
+    web: { enabled: boolean; replicas: number; partition: number; image?: string; storageSize: string };
+    mysql: { enabled: boolean; replicas: number; image?: string; storageSize: string; database?: string };
+    kubia: { enabled: boolean; replicas: number; image?: string };
+}
+
+
+function section(val: v.Validator, key: string, raw: unknown): Record<string, unknown> {
+    if (raw === undefined || raw === null) return {};
+    if (typeof raw !== "object" || Array.isArray(raw)) {
+        val.fail(`pets:${key}`, raw, "must be an object (a YAML mapping)");
+        return {};
+    }
+    return raw as Record<string, unknown>;
+}
+
+function known(val: v.Validator, key: string, obj: Record<string, unknown>, allowed: string[]): void {
+    for (const k of Object.keys(obj)) {
+        if (!allowed.includes(k)) val.fail(`pets:${key}.${k}`, obj[k], `is not a known setting; known settings are ${allowed.join(", ")}`);
+    }
+}
+
+function bool(val: v.Validator, field: string, value: unknown, dflt: boolean): boolean {
+    if (value === undefined) return dflt;
+    if (typeof value !== "boolean") val.fail(field, value, "must be true or false");
+    return value === true;
+}
+
+function count(val: v.Validator, field: string, value: unknown, dflt: number): number {
+    if (value === undefined) return dflt;
+    val.check(field, value, v.wholeNumber(value, 0));
+    return value as number;
+}
+
+function optString(val: v.Validator, field: string, value: unknown, rule: (x: unknown) => string | undefined): string | undefined {
+    if (value === undefined) return undefined;
+    val.check(field, value, rule(value));
+    return value as string;
+}
+
+/**
+ * Validates a stack's `pets:` config and applies defaults, before any resource is declared, so a
+ * typo fails `pulumi preview` with the key, the value and what is valid. `raw` maps each key to
+ * its parsed value (objects for structured keys).
+ */
+export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
+    const val = new v.Validator("stack config");
+    const namespace = (optString(val, "pets:namespace", raw.namespace, (x) => v.dns1123Label(x)) ?? "pets");
+    const storageClassName = optString(val, "pets:storageClassName", raw.storageClassName, v.dns1123Subdomain);
+
+    const web = section(val, "web", raw.web);
+    known(val, "web", web, ["enabled", "replicas", "partition", "image", "storageSize"]);
+    const webReplicas = count(val, "pets:web.replicas", web.replicas, 3);
+    const partition = count(val, "pets:web.partition", web.partition, 0);
+    if (Number.isInteger(partition) && Number.isInteger(webReplicas) && webReplicas >= 0 && partition > webReplicas) {
+        val.fail("pets:web.partition", partition, `must be at most pets:web.replicas (${webReplicas})`);
+    }
+
+    const mysql = section(val, "mysql", raw.mysql);
+    known(val, "mysql", mysql, ["enabled", "replicas", "image", "storageSize", "database"]);
+    const kubia = section(val, "kubia", raw.kubia);
+    known(val, "kubia", kubia, ["enabled", "replicas", "image"]);
+
+    const cfg: StackConfig = {
+        namespace,
+        storageClassName,
+        web: {
+            enabled: bool(val, "pets:web.enabled", web.enabled, true),
+            replicas: webReplicas,
+            partition,
+            image: optString(val, "pets:web.image", web.image, v.image),
+            storageSize: optString(val, "pets:web.storageSize", web.storageSize, v.storageQuantity) ?? "1Gi",
+        },
+        mysql: {
+            enabled: bool(val, "pets:mysql.enabled", mysql.enabled, true),
+            replicas: count(val, "pets:mysql.replicas", mysql.replicas, 1),
+            image: optString(val, "pets:mysql.image", mysql.image, v.image),
+            storageSize: optString(val, "pets:mysql.storageSize", mysql.storageSize, v.storageQuantity) ?? "2Gi",
+            database: optString(val, "pets:mysql.database", mysql.database, (x) => (typeof x === "string" && /^[A-Za-z0-9_]{1,64}$/.test(x) ? undefined : "must be 1 to 64 letters, digits or '_'")),
+        },
+        kubia: {
+            enabled: bool(val, "pets:kubia.enabled", kubia.enabled, false),
+            replicas: count(val, "pets:kubia.replicas", kubia.replicas, 2),
+            image: optString(val, "pets:kubia.image", kubia.image, v.image),
+        },
+    };
+    val.throwIfInvalid();
+    return cfg;
+}
+
+/** The structured keys read with getObject, the plain ones with get. */
+export const OBJECT_KEYS = ["web", "mysql", "kubia"] as const;
+export const STRING_KEYS = ["namespace", "storageClassName"] as const;
+

@@ -1,0 +1,59 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { MySql, NginxWeb, Kubia } from "../components";
+import { StackConfig } from "./config";
+
+export interface DeployInputs {
+    config: StackConfig;
+    /** `pets:mysqlRootPassword` if set (a Pulumi secret); otherwise MySql generates one. */
+    mysqlRootPassword?: pulumi.Output<string>;
+    /** Provider for every Kubernetes object (e.g. a render-to-YAML provider). @default the stack's default provider */
+    provider?: k8s.Provider;
+}
+
+/**
+ * The dev stack: the example pets on a local kind/minikube cluster — the nginx web StatefulSet
+ * and MySQL (and kubia when enabled), in their own namespace.
+ */
+export function deployDev({ config, mysqlRootPassword, provider }: DeployInputs) {
+    const opts: pulumi.ComponentResourceOptions = provider ? { providers: { kubernetes: provider } } : {};
+    const ns = new k8s.core.v1.Namespace("pets-namespace", { metadata: { name: config.namespace } }, provider ? { provider } : {});
+    const namespace = ns.metadata.name;
+    const outputs: Record<string, pulumi.Output<unknown>> = { namespace };
+
+    if (config.web.enabled) {
+        const web = new NginxWeb("web", {
+            namespace,
+            replicas: config.web.replicas,
+            image: config.web.image,
+            storageSize: config.web.storageSize,
+            storageClassName: config.storageClassName,
+            workload: { updateStrategy: { type: "RollingUpdate", partition: config.web.partition } },
+        }, opts);
+        outputs.webPods = web.podDnsNames;
+        outputs.webPvcs = web.pvcNames;
+    }
+    if (config.mysql.enabled) {
+        const db = new MySql("mysql", {
+            namespace,
+            replicas: config.mysql.replicas,
+            image: config.mysql.image,
+            storageSize: config.mysql.storageSize,
+            storageClassName: config.storageClassName,
+            database: config.mysql.database,
+            rootPassword: mysqlRootPassword,
+        }, opts);
+        outputs.mysqlHosts = db.hosts;
+        outputs.mysqlPasswordSecret = db.rootPasswordSecretName;
+    }
+    if (config.kubia.enabled) {
+        const kubia = new Kubia("kubia", {
+            namespace,
+            replicas: config.kubia.replicas,
+            image: config.kubia.image,
+            storageClassName: config.storageClassName,
+        }, opts);
+        outputs.kubiaSrv = kubia.srvName;
+    }
+    return outputs;
+}

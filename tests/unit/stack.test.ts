@@ -1,0 +1,63 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { findObject, k8sObjects, schemaErrors, settle, setupMocks } from "../support/pulumi";
+import { parseStackConfig } from "../../stacks/config";
+
+const root = path.join(__dirname, "..", "..");
+
+describe("stack config", () => {
+    test("defaults", () => {
+        expect(parseStackConfig({})).toEqual({
+            namespace: "pets",
+            storageClassName: undefined,
+            web: { enabled: true, replicas: 3, partition: 0, image: undefined, storageSize: "1Gi" },
+            mysql: { enabled: true, replicas: 1, image: undefined, storageSize: "2Gi", database: undefined },
+            kubia: { enabled: false, replicas: 2, image: undefined },
+        });
+    });
+
+    test.each([
+        [{ namespace: "Pets" }, "stack config: pets:namespace = \"Pets\" is invalid: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"],
+        [{ web: { replicas: -1 } }, "stack config: pets:web.replicas = -1 is invalid: must be a whole number >= 0"],
+        [{ web: { replicas: 2, partition: 3 } }, "stack config: pets:web.partition = 3 is invalid: must be at most pets:web.replicas (2)"],
+        [{ web: { replica: 2 } }, "stack config: pets:web.replica = 2 is invalid: is not a known setting; known settings are enabled, replicas, partition, image, storageSize"],
+        [{ mysql: { storageSize: "2GB" } }, 'stack config: pets:mysql.storageSize = "2GB" is invalid: must be a positive Kubernetes quantity such as "1Gi", "500Mi" or "10G" (binary suffixes Ki, Mi, Gi, Ti, Pi, Ei; decimal k, M, G, T, P, E)'],
+        [{ mysql: { enabled: "yes" } }, 'stack config: pets:mysql.enabled = "yes" is invalid: must be true or false'],
+        [{ kubia: "on" }, 'stack config: pets:kubia = "on" is invalid: must be an object (a YAML mapping)'],
+    ])("rejects %j", (raw, message) => {
+        expect(() => parseStackConfig(raw as Record<string, unknown>)).toThrow(message);
+    });
+
+    test("Pulumi.dev.yaml parses and holds no password", () => {
+        const text = fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8");
+        const doc = yaml.load(text) as { config: Record<string, unknown> };
+        const raw: Record<string, unknown> = {};
+        for (const [k, val] of Object.entries(doc.config)) if (k.startsWith("pets:")) raw[k.slice(5)] = val;
+        expect(() => parseStackConfig(raw)).not.toThrow();
+        expect(Object.keys(doc.config).filter((k) => /password/i.test(k))).toEqual([]);
+    });
+});
+
+describe("the dev program under mocks", () => {
+    const registered = setupMocks({ project: "pets", stack: "dev" });
+
+    test("deploys the namespace, the web and MySQL pets; every object schema-valid; no plaintext password", async () => {
+        const pulumi = await import("@pulumi/pulumi");
+        const doc = yaml.load(fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
+        const config: Record<string, string> = {};
+        for (const [k, val] of Object.entries(doc.config)) config[k] = typeof val === "string" ? val : JSON.stringify(val);
+        pulumi.runtime.setAllConfig(config);
+        await import("../../index");
+        await settle();
+        await settle();
+        findObject(registered, "Namespace", "pets");
+        const web = findObject(registered, "StatefulSet", "web");
+        expect(web.metadata.namespace).toBe("pets");
+        expect(web.spec.replicas).toBe(3);
+        const mysql = findObject(registered, "StatefulSet", "mysql");
+        expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name).toBe("mysql-root-password");
+        expect(findObject(registered, "Secret", "mysql-root-password").stringData.password).toBe("mock-generated-mysql-root-password");
+        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
+    });
+});
