@@ -6,3 +6,4 @@ export * from "./generatedpassword";
 export * from "./mysql";
 export * from "./nginxweb";
 export * from "./kubia";
+export * from "./localpathprovisioner";

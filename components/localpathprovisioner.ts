@@ -1,0 +1,539 @@
+import * as crypto from "crypto";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import * as v from "./validation";
+
+/**
+ * Installs rancher's local-path provisioner (https://github.com/rancher/local-path-provisioner):
+ * every claim of its StorageClass gets a directory on the node where the claim's pod lands.
+ * Defaults follow the upstream release LOCAL_PATH_PROVISIONER_VERSION (deploy/local-path-storage.yaml).
+ */
+
+/** The upstream release whose manifest, RBAC, ConfigMap and flags these defaults follow. */
+export const LOCAL_PATH_PROVISIONER_VERSION = "v0.0.37";
+export const DEFAULT_LOCAL_PATH_IMAGE = `rancher/local-path-provisioner:${LOCAL_PATH_PROVISIONER_VERSION}`;
+/** Upstream's helper image (untagged in its manifest; pin a tag for reproducible clusters). */
+export const DEFAULT_LOCAL_PATH_HELPER_IMAGE = "docker.io/library/busybox";
+/** The nodePathMap entry that applies to every node not listed by name. */
+export const DEFAULT_PATH_FOR_NON_LISTED_NODES = "DEFAULT_PATH_FOR_NON_LISTED_NODES";
+export const DEFAULT_LOCAL_PATH_NODE_PATH = "/opt/local-path-provisioner";
+/** The provisioner name upstream's binary answers to by default, and that kind's built-in copy uses. */
+export const UPSTREAM_LOCAL_PATH_PROVISIONER_NAME = "rancher.io/local-path";
+export const DEFAULT_LOCAL_PATH_SETUP_SCRIPT = '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"';
+export const DEFAULT_LOCAL_PATH_TEARDOWN_SCRIPT = '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"';
+/** Where the ConfigMap is mounted; the CONFIG_MOUNT_PATH env var makes the provisioner reload helperPod.yaml from it too. */
+export const LOCAL_PATH_CONFIG_MOUNT_PATH = "/etc/config/";
+export const LOCAL_PATH_HEALTH_PORT = 8080;
+
+/** Where one node (or every unlisted node) keeps its volumes. */
+export interface NodePathArgs {
+    /** A node name, or DEFAULT_PATH_FOR_NON_LISTED_NODES for every node not listed. */
+    node: string;
+    /** Absolute directories; one is picked at random per volume. `[]` means: never provision on this node. */
+    paths: string[];
+}
+
+export interface LocalPathProvisionerArgs {
+    /** Namespace of the provisioner, its ConfigMap and its helper pods. @default "local-path-storage" */
+    namespace?: string;
+    /** Create the namespace. Set false to install into an existing one. @default true */
+    createNamespace?: boolean;
+    /** Provisioner image; point it at a registry mirror on air-gapped clusters. @default "rancher/local-path-provisioner:v0.0.37" */
+    image?: pulumi.Input<string>;
+    /** Image of the helper pods that create and delete volume directories. @default "docker.io/library/busybox" (upstream's) */
+    helperImage?: pulumi.Input<string>;
+    /** Pull policy of both images. @default "IfNotPresent" */
+    imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+    /**
+     * The name the provisioner answers to (its `--provisioner-name` flag) and the StorageClass's
+     * `provisioner`. Distinct from kind's built-in copy, which answers to "rancher.io/local-path":
+     * two provisioners with one name race for the same claims. @default "cluster.local/<component name>"
+     */
+    provisionerName?: string;
+    /** Name of the StorageClass; pass the `storageClassName` output to StatefulWorkload claims. @default "local-path" */
+    storageClassName?: string;
+    /** Mark the class as the cluster's default (`storageclass.kubernetes.io/is-default-class`). @default false */
+    isDefaultClass?: boolean;
+    /** What happens to a volume's directory when its claim is deleted: "Delete" removes it, "Retain" keeps it. @default "Delete" (upstream's) */
+    reclaimPolicy?: "Delete" | "Retain";
+    /** "Immediate" works only with sharedFileSystemPath; node-local volumes need the pod's node first. @default "WaitForFirstConsumer" */
+    volumeBindingMode?: "WaitForFirstConsumer" | "Immediate";
+    /** PV type: "hostPath" or "local" (the StorageClass's `defaultVolumeType` annotation; a claim may override it with a `volumeType` annotation). @default "hostPath" */
+    volumeType?: "hostPath" | "local";
+    /** Per-node directories. Mutually exclusive with sharedFileSystemPath. @default [{ node: "DEFAULT_PATH_FOR_NON_LISTED_NODES", paths: ["/opt/local-path-provisioner"] }] */
+    nodePathMap?: NodePathArgs[];
+    /** A filesystem mounted at this path on every node (NFS, say); volumes then work on any node. @default none */
+    sharedFileSystemPath?: string;
+    /** StorageClass parameter: always use this directory (one of the nodePathMap paths) instead of a random one. @default none */
+    nodePath?: string;
+    /** StorageClass parameter: Go template of each volume's directory, must start with "{{ .PVC.Namespace }}/{{ .PVC.Name }}/". @default upstream's "<pv>_<namespace>_<pvc>" */
+    pathPattern?: string;
+    /** StorageClass parameter: node label the PVs' node affinity uses; set it where node hostnames change. @default "kubernetes.io/hostname" (upstream's) */
+    nodeAffinityKey?: string;
+    /** Seconds a helper pod may take. @default 120 (upstream's) */
+    cmdTimeoutSeconds?: number;
+    /** Script the helper pod runs to create a volume directory (gets VOL_DIR, VOL_MODE, VOL_SIZE_BYTES). @default upstream's mkdir -m 0777 */
+    setupScript?: string;
+    /** Script the helper pod runs to delete a volume directory. @default upstream's rm -rf "$VOL_DIR" */
+    teardownScript?: string;
+    /** Debug logging (upstream's manifest enables it). @default true */
+    debug?: boolean;
+    /** CPU and memory of the provisioner container. @default requests 10m CPU / 32Mi, limit 128Mi memory */
+    resources?: pulumi.Input<k8s.types.input.core.v1.ResourceRequirements>;
+    /** @default none */
+    nodeSelector?: Record<string, string>;
+    /** @default none */
+    tolerations?: pulumi.Input<k8s.types.input.core.v1.Toleration>[];
+    /** Labels added to every object. @default {} */
+    labels?: Record<string, string>;
+}
+
+/** The args with every default applied; produced by `resolveLocalPathProvisionerArgs`. */
+export interface ResolvedLocalPathProvisioner {
+    /** Name of the namespaced objects (Deployment, ServiceAccount, Role, RoleBinding). */
+    name: string;
+    namespace: string;
+    createNamespace: boolean;
+    /** Name of the ClusterRole and ClusterRoleBinding: `<namespace>:<name>`. */
+    clusterRoleName: string;
+    provisionerName: string;
+    storageClassName: string;
+    isDefaultClass: boolean;
+    reclaimPolicy: "Delete" | "Retain";
+    volumeBindingMode: "WaitForFirstConsumer" | "Immediate";
+    volumeType: "hostPath" | "local";
+    config: LocalPathConfig;
+    parameters: Record<string, string>;
+    setupScript: string;
+    teardownScript: string;
+    imagePullPolicy: "Always" | "IfNotPresent" | "Never";
+    debug: boolean;
+    labels: Record<string, string>;
+}
+
+/** What goes into config.json. */
+export interface LocalPathConfig {
+    nodePathMap?: NodePathArgs[];
+    sharedFileSystemPath?: string;
+    cmdTimeoutSeconds?: number;
+}
+
+const PULL_POLICIES = ["Always", "IfNotPresent", "Never"] as const;
+const NODE_NAME = `must be a node name (a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters) or "${DEFAULT_PATH_FOR_NON_LISTED_NODES}"`;
+const PATH_PATTERN_PREFIX = /^\{\{\s*\.PVC\.Namespace\s*\}\}\/\{\{\s*\.PVC\.Name\s*\}\}\//;
+
+/** Upstream cleans paths (filepath.Abs) before comparing them; so do we, to catch "/data/" vs "/data". */
+function cleanPath(p: string): string {
+    return path.posix.normalize(p).replace(/\/+$/, "") || "/";
+}
+
+/** A volume root: absolute, no "..", and not "/" (upstream refuses the root directory). */
+export function localVolumeRoot(value: unknown): string | undefined {
+    const abs = v.absolutePath(value);
+    if (abs !== undefined) return abs;
+    if (cleanPath(value as string) === "/") return 'must not be "/": the provisioner creates and deletes a directory per volume under it';
+    return undefined;
+}
+
+/** A provisioner name: a qualified name such as "rancher.io/local-path", as a StorageClass's `provisioner` must be. */
+export function provisionerNameRule(value: unknown): string | undefined {
+    if (v.labelKey(value) !== undefined) {
+        return 'must be a qualified name such as "example.com/local-path": an optional DNS subdomain prefix and "/", then at most 63 letters, digits, "-", "_" and "."';
+    }
+    return undefined;
+}
+
+/**
+ * Applies defaults and validates every plain argument. Throws a ValidationError listing every
+ * invalid field before any resource exists. Images given as Outputs are checked when they resolve.
+ */
+export function resolveLocalPathProvisionerArgs(name: string, args: LocalPathProvisionerArgs = {}, context = `LocalPathProvisioner "${name}"`): ResolvedLocalPathProvisioner {
+    const val = new v.Validator(context);
+    if (args === null || typeof args !== "object") {
+        val.fail("args", args, "must be an object (every field is optional)");
+        val.throwIfInvalid();
+    }
+    val.check("name", name, v.dns1123Label(name));
+    const namespace = args.namespace ?? "local-path-storage";
+    val.check("namespace", namespace, v.dns1123Label(namespace));
+    const createNamespace = args.createNamespace ?? true;
+
+    if (args.image !== undefined && v.isKnown(args.image)) val.check("image", args.image, v.image(args.image));
+    if (args.helperImage !== undefined && v.isKnown(args.helperImage)) val.check("helperImage", args.helperImage, v.image(args.helperImage));
+    const imagePullPolicy = args.imagePullPolicy ?? "IfNotPresent";
+    val.check("imagePullPolicy", imagePullPolicy, v.oneOf(imagePullPolicy, PULL_POLICIES));
+
+    const provisionerName = args.provisionerName ?? `cluster.local/${name}`;
+    val.check("provisionerName", provisionerName, provisionerNameRule(provisionerName));
+    const storageClassName = args.storageClassName ?? "local-path";
+    val.check("storageClassName", storageClassName, v.dns1123Subdomain(storageClassName));
+    const reclaimPolicy = args.reclaimPolicy ?? "Delete";
+    val.check("reclaimPolicy", reclaimPolicy, v.oneOf(reclaimPolicy, ["Delete", "Retain"]));
+    const volumeType = args.volumeType ?? "hostPath";
+    val.check("volumeType", volumeType, v.oneOf(volumeType, ["hostPath", "local"]));
+    const volumeBindingMode = args.volumeBindingMode ?? "WaitForFirstConsumer";
+    val.check("volumeBindingMode", volumeBindingMode, v.oneOf(volumeBindingMode, ["WaitForFirstConsumer", "Immediate"]));
+
+    // Where volumes live: per-node paths, or one filesystem shared by all nodes.
+    const shared = args.sharedFileSystemPath;
+    const config: LocalPathConfig = {};
+    if (shared !== undefined) {
+        if (val.check("sharedFileSystemPath", shared, localVolumeRoot(shared))) config.sharedFileSystemPath = shared;
+        if (args.nodePathMap !== undefined && (!Array.isArray(args.nodePathMap) || args.nodePathMap.length > 0)) {
+            val.fail("sharedFileSystemPath", shared, "cannot be combined with nodePathMap: the provisioner uses one or the other; remove one of them");
+        }
+        if (volumeType === "local") {
+            val.fail("volumeType", volumeType, 'must be "hostPath" with sharedFileSystemPath: "local" volumes need node affinity, which shared-filesystem volumes do not have');
+        }
+    } else {
+        const nodePathMap = args.nodePathMap ?? [{ node: DEFAULT_PATH_FOR_NON_LISTED_NODES, paths: [DEFAULT_LOCAL_PATH_NODE_PATH] }];
+        config.nodePathMap = nodePathMap;
+        checkNodePathMap(val, nodePathMap);
+        if (volumeBindingMode === "Immediate") {
+            val.fail("volumeBindingMode", volumeBindingMode, 'must be "WaitForFirstConsumer" with nodePathMap: the provisioner must know the pod\'s node to pick its directory; "Immediate" works only with sharedFileSystemPath');
+        }
+    }
+    if (args.cmdTimeoutSeconds !== undefined) {
+        if (val.check("cmdTimeoutSeconds", args.cmdTimeoutSeconds, v.wholeNumber(args.cmdTimeoutSeconds, 1))) config.cmdTimeoutSeconds = args.cmdTimeoutSeconds;
+    }
+
+    // StorageClass parameters the provisioner reads.
+    const parameters: Record<string, string> = {};
+    if (args.nodePath !== undefined) {
+        if (val.check("nodePath", args.nodePath, localVolumeRoot(args.nodePath))) {
+            if (shared !== undefined) {
+                val.fail("nodePath", args.nodePath, "needs nodePathMap: with sharedFileSystemPath the provisioner ignores it");
+            } else if (Array.isArray(config.nodePathMap)) {
+                const listed = config.nodePathMap.some((e) => Array.isArray(e?.paths) && e.paths.some((p) => typeof p === "string" && cleanPath(p) === cleanPath(args.nodePath!)));
+                if (!listed) val.fail("nodePath", args.nodePath, "must be one of the paths in nodePathMap: the provisioner only creates volumes under listed paths");
+            }
+            parameters.nodePath = args.nodePath;
+        }
+    }
+    if (args.pathPattern !== undefined) {
+        const p = args.pathPattern;
+        if (typeof p !== "string" || !PATH_PATTERN_PREFIX.test(p) || p.split("/").includes("..")) {
+            val.fail("pathPattern", p, 'must start with "{{ .PVC.Namespace }}/{{ .PVC.Name }}/" (the provisioner refuses other patterns) and contain no ".." segments');
+        } else {
+            parameters.pathPattern = p;
+        }
+    }
+    if (args.nodeAffinityKey !== undefined) {
+        if (val.check("nodeAffinityKey", args.nodeAffinityKey, v.labelKey(args.nodeAffinityKey))) parameters.nodeAffinityKey = args.nodeAffinityKey;
+        if (shared !== undefined) val.fail("nodeAffinityKey", args.nodeAffinityKey, "needs nodePathMap: shared-filesystem volumes have no node affinity");
+    }
+
+    const setupScript = args.setupScript ?? DEFAULT_LOCAL_PATH_SETUP_SCRIPT;
+    val.check("setupScript", setupScript, v.nonEmptyString(setupScript));
+    const teardownScript = args.teardownScript ?? DEFAULT_LOCAL_PATH_TEARDOWN_SCRIPT;
+    val.check("teardownScript", teardownScript, v.nonEmptyString(teardownScript));
+
+    const labels = args.labels ?? {};
+    v.checkLabels(val, "labels", labels);
+    v.checkLabels(val, "nodeSelector", args.nodeSelector);
+    for (const reserved of ["app.kubernetes.io/name", "app.kubernetes.io/instance"]) {
+        if (reserved in labels) val.fail(`labels["${reserved}"]`, labels[reserved], "is set by the component (it selects the provisioner's pod) and cannot be overridden");
+    }
+
+    val.throwIfInvalid();
+    return {
+        name,
+        namespace,
+        createNamespace,
+        clusterRoleName: `${namespace}:${name}`,
+        provisionerName,
+        storageClassName,
+        isDefaultClass: args.isDefaultClass ?? false,
+        reclaimPolicy,
+        volumeBindingMode,
+        volumeType,
+        config,
+        parameters,
+        setupScript,
+        teardownScript,
+        imagePullPolicy,
+        debug: args.debug ?? true,
+        labels,
+    };
+}
+
+/** The rules upstream's canonicalizeConfig enforces, checked before anything is applied. */
+function checkNodePathMap(val: v.Validator, nodePathMap: NodePathArgs[]): void {
+    if (!Array.isArray(nodePathMap) || nodePathMap.length === 0) {
+        val.fail("nodePathMap", nodePathMap, `must list at least one node (or the "${DEFAULT_PATH_FOR_NON_LISTED_NODES}" entry), or set sharedFileSystemPath instead`);
+        return;
+    }
+    const nodes = new Set<string>();
+    let anyPath = false;
+    nodePathMap.forEach((entry, i) => {
+        const f = `nodePathMap[${i}]`;
+        const node = entry?.node;
+        if (node !== DEFAULT_PATH_FOR_NON_LISTED_NODES) val.check(`${f}.node`, node, v.dns1123Subdomain(node) === undefined ? undefined : NODE_NAME);
+        if (typeof node === "string") {
+            if (nodes.has(node)) val.fail(`${f}.node`, node, "must be unique in nodePathMap; this node is listed twice");
+            nodes.add(node);
+        }
+        const paths = entry?.paths;
+        if (!Array.isArray(paths)) {
+            val.fail(`${f}.paths`, paths, "must be a list of absolute paths ([] keeps volumes off this node)");
+            return;
+        }
+        const seen = new Set<string>();
+        paths.forEach((p, j) => {
+            if (!val.check(`${f}.paths[${j}]`, p, localVolumeRoot(p))) return;
+            anyPath = true;
+            const clean = cleanPath(p);
+            if (seen.has(clean)) val.fail(`${f}.paths[${j}]`, p, `must be unique for the node; ${JSON.stringify(clean)} is listed twice`);
+            seen.add(clean);
+        });
+    });
+    if (!anyPath && val.issues.every((i) => !i.field.startsWith("nodePathMap"))) {
+        val.fail("nodePathMap", nodePathMap, "must give at least one node a path: with every paths list empty no volume can be provisioned");
+    }
+}
+
+/** config.json as the provisioner reads it: `nodePathMap` or `sharedFileSystemPath` (then nodePathMap is `[]`, as upstream asks). */
+export function buildConfigJson(config: LocalPathConfig): string {
+    const out: Record<string, unknown> = {};
+    if (config.sharedFileSystemPath !== undefined) {
+        out.nodePathMap = [];
+        out.sharedFileSystemPath = config.sharedFileSystemPath;
+    } else {
+        out.nodePathMap = (config.nodePathMap ?? []).map((e) => ({ node: e.node, paths: [...e.paths] }));
+    }
+    if (config.cmdTimeoutSeconds !== undefined) out.cmdTimeoutSeconds = config.cmdTimeoutSeconds;
+    return JSON.stringify(out, null, 2);
+}
+
+/**
+ * The helper pod template, upstream's with the image substituted. Written as JSON, which is
+ * valid YAML (the provisioner converts the YAML to JSON anyway), so no value can be mis-quoted.
+ * Upstream refuses templates with securityContext escalation, volumes, probes and the like
+ * unless --allow-unsafe-helper-pod-template is set; this one needs no such flag.
+ */
+export function buildHelperPodYaml(helperImage: string, imagePullPolicy: string = "IfNotPresent"): string {
+    const pod = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "helper-pod" },
+        spec: {
+            priorityClassName: "system-node-critical",
+            tolerations: [{ key: "node.kubernetes.io/disk-pressure", operator: "Exists", effect: "NoSchedule" }],
+            // The provisioner reads the logs of the container named "helper-pod".
+            containers: [{ name: "helper-pod", image: helperImage, imagePullPolicy }],
+        },
+    };
+    return JSON.stringify(pod, null, 2);
+}
+
+/** The ConfigMap's data: config.json, setup, teardown and helperPod.yaml, as upstream names them. */
+export function buildLocalPathConfigMapData(r: Pick<ResolvedLocalPathProvisioner, "config" | "setupScript" | "teardownScript" | "imagePullPolicy">, helperImage: string): Record<string, string> {
+    return {
+        "config.json": buildConfigJson(r.config),
+        setup: r.setupScript,
+        teardown: r.teardownScript,
+        "helperPod.yaml": buildHelperPodYaml(helperImage, r.imagePullPolicy),
+    };
+}
+
+/**
+ * The ConfigMap's name carries a hash of its data. Pulumi replaces a ConfigMap whose data
+ * changes; a new name lets it create the new one first and roll the Deployment onto it.
+ */
+export function localPathConfigMapName(name: string, data: Record<string, string>): string {
+    const hash = crypto.createHash("sha256").update(JSON.stringify(Object.entries(data).sort())).digest("hex").slice(0, 10);
+    return `${name}-config-${hash}`;
+}
+
+/** Cluster-wide permissions: exactly what upstream v0.0.37's ClusterRole grants. */
+export function clusterRoleRules(): k8s.types.input.rbac.v1.PolicyRule[] {
+    return [
+        { apiGroups: [""], resources: ["nodes", "persistentvolumeclaims", "configmaps", "pods", "pods/log"], verbs: ["get", "list", "watch"] },
+        { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] },
+        { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
+        { apiGroups: ["storage.k8s.io"], resources: ["storageclasses"], verbs: ["get", "list", "watch"] },
+    ];
+}
+
+/** Permissions in its own namespace, where it runs the helper pods: exactly upstream v0.0.37's Role. */
+export function roleRules(): k8s.types.input.rbac.v1.PolicyRule[] {
+    return [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] }];
+}
+
+/** StorageClass annotations: the volume type upstream reads, and the default-class marker when asked. */
+export function localPathStorageClassAnnotations(r: Pick<ResolvedLocalPathProvisioner, "isDefaultClass" | "volumeType">): Record<string, string> {
+    return {
+        ...(r.isDefaultClass ? { "storageclass.kubernetes.io/is-default-class": "true" } : {}),
+        defaultVolumeType: r.volumeType,
+    };
+}
+
+/** The provisioner's command line: upstream's, plus the names that keep it apart from other copies. */
+export function localPathProvisionerCommand(r: Pick<ResolvedLocalPathProvisioner, "debug" | "provisionerName" | "name">, configMap: string): string[] {
+    return [
+        "local-path-provisioner",
+        ...(r.debug ? ["--debug"] : []),
+        "start",
+        "--config",
+        `${LOCAL_PATH_CONFIG_MOUNT_PATH}config.json`,
+        "--provisioner-name",
+        r.provisionerName,
+        // The helper pods run as this ServiceAccount and mount the scripts from this ConfigMap.
+        "--service-account-name",
+        r.name,
+        "--configmap-name",
+        configMap,
+    ];
+}
+
+/** Labels that select the provisioner's pod. */
+export function localPathSelector(name: string): Record<string, string> {
+    return { "app.kubernetes.io/name": "local-path-provisioner", "app.kubernetes.io/instance": name };
+}
+
+/**
+ * rancher's local-path provisioner with its namespace, least-privilege RBAC, ConfigMap and
+ * StorageClass: each claim becomes a directory on the node that runs its pod.
+ */
+export class LocalPathProvisioner extends pulumi.ComponentResource {
+    public readonly namespaceResource?: k8s.core.v1.Namespace;
+    public readonly configMap: k8s.core.v1.ConfigMap;
+    public readonly deployment: k8s.apps.v1.Deployment;
+    public readonly storageClass: k8s.storage.v1.StorageClass;
+    /** Namespace of the provisioner and its helper pods. */
+    public readonly namespace: pulumi.Output<string>;
+    /**
+     * Name of the StorageClass, for claims (StatefulWorkload `volumeClaims[].storageClassName`).
+     * It resolves once the provisioner is running, so workloads using it are created after the
+     * provisioner and deleted before it (their volumes can still be torn down).
+     */
+    public readonly storageClassName: pulumi.Output<string>;
+    /** The name the provisioner answers to (the StorageClass's `provisioner`). */
+    public readonly provisionerName: pulumi.Output<string>;
+
+    constructor(name: string, args: LocalPathProvisionerArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+        const context = `LocalPathProvisioner "${name}"`;
+        const r = resolveLocalPathProvisionerArgs(name, args, context);
+        super("pets:index:LocalPathProvisioner", name, {}, opts);
+
+        const image = v.checkInput(context, "image", args.image ?? DEFAULT_LOCAL_PATH_IMAGE, v.image);
+        const helperImage = v.checkInput(context, "helperImage", args.helperImage ?? DEFAULT_LOCAL_PATH_HELPER_IMAGE, v.image);
+        const selector = localPathSelector(name);
+        const labels = { ...r.labels, ...selector, "app.kubernetes.io/managed-by": "pulumi" };
+
+        let namespace: pulumi.Output<string>;
+        if (r.createNamespace) {
+            this.namespaceResource = new k8s.core.v1.Namespace(`${name}-ns`, {
+                metadata: {
+                    name: r.namespace,
+                    // Helper pods mount hostPath volumes, which the baseline and restricted
+                    // Pod Security levels forbid; the provisioner's own pod is restricted anyway.
+                    labels: { ...labels, "pod-security.kubernetes.io/enforce": "privileged" },
+                },
+            }, { parent: this });
+            namespace = this.namespaceResource.metadata.name;
+        } else {
+            namespace = pulumi.output(r.namespace);
+        }
+
+        const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
+            metadata: { name: r.name, namespace, labels },
+        }, { parent: this });
+        const subjects = [{ kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace }];
+
+        const role = new k8s.rbac.v1.Role(`${name}-role`, {
+            metadata: { name: r.name, namespace, labels },
+            rules: roleRules(),
+        }, { parent: this });
+        const roleBinding = new k8s.rbac.v1.RoleBinding(`${name}-rolebinding`, {
+            metadata: { name: r.name, namespace, labels },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+            subjects,
+        }, { parent: this });
+        const clusterRole = new k8s.rbac.v1.ClusterRole(`${name}-clusterrole`, {
+            metadata: { name: r.clusterRoleName, labels },
+            rules: clusterRoleRules(),
+        }, { parent: this });
+        const clusterRoleBinding = new k8s.rbac.v1.ClusterRoleBinding(`${name}-clusterrolebinding`, {
+            metadata: { name: r.clusterRoleName, labels },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
+            subjects,
+        }, { parent: this });
+
+        const data = pulumi.output(helperImage).apply((img) => buildLocalPathConfigMapData(r, img));
+        this.configMap = new k8s.core.v1.ConfigMap(`${name}-config`, {
+            metadata: { name: data.apply((d) => localPathConfigMapName(r.name, d)), namespace, labels },
+            data,
+        }, { parent: this });
+
+        this.deployment = new k8s.apps.v1.Deployment(`${name}-provisioner`, {
+            metadata: { name: r.name, namespace, labels },
+            spec: {
+                replicas: 1,
+                // Leader election is off upstream: never run an old and a new pod side by side.
+                strategy: { type: "Recreate" },
+                selector: { matchLabels: selector },
+                template: {
+                    metadata: { labels },
+                    spec: {
+                        serviceAccountName: serviceAccount.metadata.name,
+                        // The image is a static binary on scratch with no user of its own; it only
+                        // talks to the API server, so it runs as nobody with a read-only root.
+                        securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: "RuntimeDefault" } },
+                        ...(args.nodeSelector ? { nodeSelector: args.nodeSelector } : {}),
+                        ...(args.tolerations ? { tolerations: args.tolerations } : {}),
+                        containers: [{
+                            name: "local-path-provisioner",
+                            image,
+                            imagePullPolicy: r.imagePullPolicy,
+                            command: this.configMap.metadata.name.apply((cm) => localPathProvisionerCommand(r, cm)),
+                            ports: [{ name: "health", containerPort: LOCAL_PATH_HEALTH_PORT, protocol: "TCP" }],
+                            startupProbe: { httpGet: { path: "/health", port: "health" }, initialDelaySeconds: 5, periodSeconds: 5, failureThreshold: 12 },
+                            livenessProbe: { httpGet: { path: "/health", port: "health" }, initialDelaySeconds: 10, periodSeconds: 10 },
+                            readinessProbe: { httpGet: { path: "/ready", port: "health" }, initialDelaySeconds: 5, periodSeconds: 5 },
+                            env: [
+                                { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                                { name: "CONFIG_MOUNT_PATH", value: LOCAL_PATH_CONFIG_MOUNT_PATH },
+                                { name: "HEALTH_PORT", value: String(LOCAL_PATH_HEALTH_PORT) },
+                            ],
+                            volumeMounts: [{ name: "config-volume", mountPath: LOCAL_PATH_CONFIG_MOUNT_PATH }],
+                            resources: args.resources ?? { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+                            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true },
+                        }],
+                        volumes: [{ name: "config-volume", configMap: { name: this.configMap.metadata.name } }],
+                    },
+                },
+            },
+        }, {
+            parent: this,
+            // It crash-loops without its permissions; on destroy they outlive it, so volumes
+            // deleted meanwhile are still torn down.
+            dependsOn: [roleBinding, clusterRoleBinding],
+        });
+
+        this.storageClass = new k8s.storage.v1.StorageClass(`${name}-storageclass`, {
+            metadata: { name: r.storageClassName, labels, annotations: localPathStorageClassAnnotations(r) },
+            provisioner: r.provisionerName,
+            volumeBindingMode: r.volumeBindingMode,
+            reclaimPolicy: r.reclaimPolicy,
+            ...(Object.keys(r.parameters).length > 0 ? { parameters: r.parameters } : {}),
+        }, {
+            parent: this,
+            // The API server refuses changes to these; the name is fixed, so delete first. Existing
+            // volumes keep working: a PV does not need its StorageClass.
+            replaceOnChanges: ["provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"],
+            deleteBeforeReplace: true,
+        });
+
+        this.namespace = namespace;
+        this.provisionerName = this.storageClass.provisioner;
+        this.storageClassName = pulumi.all([this.storageClass.metadata.name, this.deployment.metadata.name]).apply(([sc]) => sc);
+
+        this.registerOutputs({
+            namespace: this.namespace,
+            storageClassName: this.storageClassName,
+            provisionerName: this.provisionerName,
+        });
+    }
+}
