@@ -19,3 +19,4 @@ export const webPvcs = outputs.webPvcs;
 export const mysqlHosts = outputs.mysqlHosts;
 export const mysqlPasswordSecret = outputs.mysqlPasswordSecret;
 export const kubiaSrv = outputs.kubiaSrv;
+export const storageClassName = outputs.storageClassName;

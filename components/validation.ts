@@ -32,7 +32,7 @@ export function show(value: unknown): string {
     try {
         return JSON.stringify(value);
     } catch {
-        return String(value);
+        return "(a value that cannot be printed)";
     }
 }
 

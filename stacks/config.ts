@@ -9,6 +9,8 @@ export interface StackConfig {
     web: { enabled: boolean; replicas: number; partition: number; image?: string; storageSize: string };
     mysql: { enabled: boolean; replicas: number; image?: string; storageSize: string; database?: string };
     kubia: { enabled: boolean; replicas: number; image?: string };
+    /** The local-path provisioner; its class backs every claim unless storageClassName is set. */
+    localPath: { enabled: boolean; namespace: string; storageClassName: string; reclaimPolicy: "Delete" | "Retain"; nodePath?: string; isDefaultClass: boolean; image?: string };
 }
 
 
@@ -68,6 +70,9 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     const kubia = section(val, "kubia", raw.kubia);
     known(val, "kubia", kubia, ["enabled", "replicas", "image"]);
 
+    const lp = section(val, "localPath", raw.localPath);
+    known(val, "localPath", lp, ["enabled", "namespace", "storageClassName", "reclaimPolicy", "nodePath", "isDefaultClass", "image"]);
+
     const cfg: StackConfig = {
         namespace,
         storageClassName,
@@ -90,12 +95,22 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
             replicas: count(val, "pets:kubia.replicas", kubia.replicas, 2),
             image: optString(val, "pets:kubia.image", kubia.image, v.image),
         },
+        localPath: {
+            enabled: bool(val, "pets:localPath.enabled", lp.enabled, true),
+            // Not kind's own local-path-storage namespace, which already exists there.
+            namespace: optString(val, "pets:localPath.namespace", lp.namespace, (x) => v.dns1123Label(x)) ?? "pets-local-path",
+            storageClassName: optString(val, "pets:localPath.storageClassName", lp.storageClassName, v.dns1123Subdomain) ?? "local-path",
+            reclaimPolicy: (optString(val, "pets:localPath.reclaimPolicy", lp.reclaimPolicy, (x) => v.oneOf(x, ["Delete", "Retain"])) ?? "Retain") as "Delete" | "Retain",
+            nodePath: optString(val, "pets:localPath.nodePath", lp.nodePath, v.absolutePath),
+            isDefaultClass: bool(val, "pets:localPath.isDefaultClass", lp.isDefaultClass, false),
+            image: optString(val, "pets:localPath.image", lp.image, v.image),
+        },
     };
     val.throwIfInvalid();
     return cfg;
 }
 
 /** The structured keys read with getObject, the plain ones with get. */
-export const OBJECT_KEYS = ["web", "mysql", "kubia"] as const;
+export const OBJECT_KEYS = ["web", "mysql", "kubia", "localPath"] as const;
 export const STRING_KEYS = ["namespace", "storageClassName"] as const;
 

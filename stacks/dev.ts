@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { MySql, NginxWeb, Kubia } from "../components";
+import { Kubia, LocalPathProvisioner, MySql, NginxWeb } from "../components";
 import { StackConfig } from "./config";
 
 export interface DeployInputs {
@@ -12,8 +12,8 @@ export interface DeployInputs {
 }
 
 /**
- * The dev stack: the example pets on a local kind/minikube cluster — the nginx web StatefulSet
- * and MySQL (and kubia when enabled), in their own namespace.
+ * The dev stack: the example pets on a local kind/minikube cluster — the local-path provisioner
+ * and its class, the nginx web StatefulSet and MySQL (and kubia when enabled) on it.
  */
 export function deployDev({ config, mysqlRootPassword, provider }: DeployInputs) {
     const opts: pulumi.ComponentResourceOptions = provider ? { providers: { kubernetes: provider } } : {};
@@ -21,13 +21,29 @@ export function deployDev({ config, mysqlRootPassword, provider }: DeployInputs)
     const namespace = ns.metadata.name;
     const outputs: Record<string, pulumi.Output<unknown>> = { namespace };
 
+    let storageClassName: pulumi.Input<string> | undefined = config.storageClassName;
+    if (config.localPath.enabled) {
+        const lp = config.localPath;
+        const storage = new LocalPathProvisioner("local-path", {
+            namespace: lp.namespace,
+            storageClassName: lp.storageClassName,
+            reclaimPolicy: lp.reclaimPolicy,
+            isDefaultClass: lp.isDefaultClass,
+            image: lp.image,
+            ...(lp.nodePath ? { nodePathMap: [{ node: "DEFAULT_PATH_FOR_NON_LISTED_NODES", paths: [lp.nodePath] }] } : {}),
+        }, opts);
+        // An explicit pets:storageClassName wins; otherwise the claims use this class.
+        storageClassName ??= storage.storageClassName;
+        outputs.storageClassName = storage.storageClassName;
+    }
+
     if (config.web.enabled) {
         const web = new NginxWeb("web", {
             namespace,
             replicas: config.web.replicas,
             image: config.web.image,
             storageSize: config.web.storageSize,
-            storageClassName: config.storageClassName,
+            storageClassName,
             workload: { updateStrategy: { type: "RollingUpdate", partition: config.web.partition } },
         }, opts);
         outputs.webPods = web.podDnsNames;
@@ -39,7 +55,7 @@ export function deployDev({ config, mysqlRootPassword, provider }: DeployInputs)
             replicas: config.mysql.replicas,
             image: config.mysql.image,
             storageSize: config.mysql.storageSize,
-            storageClassName: config.storageClassName,
+            storageClassName,
             database: config.mysql.database,
             rootPassword: mysqlRootPassword,
         }, opts);
@@ -51,7 +67,7 @@ export function deployDev({ config, mysqlRootPassword, provider }: DeployInputs)
             namespace,
             replicas: config.kubia.replicas,
             image: config.kubia.image,
-            storageClassName: config.storageClassName,
+            storageClassName,
         }, opts);
         outputs.kubiaSrv = kubia.srvName;
     }

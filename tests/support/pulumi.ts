@@ -17,7 +17,7 @@ export interface Registered {
  */
 export function setupMocks(opts: { project?: string; stack?: string; preview?: boolean } = {}): Registered[] {
     const registered: Registered[] = [];
-    pulumi.runtime.setMocks(
+    void pulumi.runtime.setMocks(
         {
             newResource(args: pulumi.runtime.MockResourceArgs) {
                 registered.push({ type: args.type, name: args.name, inputs: unwrapSecrets(args.inputs) });

@@ -14,6 +14,7 @@ describe("stack config", () => {
             web: { enabled: true, replicas: 3, partition: 0, image: undefined, storageSize: "1Gi" },
             mysql: { enabled: true, replicas: 1, image: undefined, storageSize: "2Gi", database: undefined },
             kubia: { enabled: false, replicas: 2, image: undefined },
+            localPath: { enabled: true, namespace: "pets-local-path", storageClassName: "local-path", reclaimPolicy: "Retain", nodePath: undefined, isDefaultClass: false, image: undefined },
         });
     });
 
@@ -24,6 +25,8 @@ describe("stack config", () => {
         [{ web: { replica: 2 } }, "stack config: pets:web.replica = 2 is invalid: is not a known setting; known settings are enabled, replicas, partition, image, storageSize"],
         [{ mysql: { storageSize: "2GB" } }, 'stack config: pets:mysql.storageSize = "2GB" is invalid: must be a positive Kubernetes quantity such as "1Gi", "500Mi" or "10G" (binary suffixes Ki, Mi, Gi, Ti, Pi, Ei; decimal k, M, G, T, P, E)'],
         [{ mysql: { enabled: "yes" } }, 'stack config: pets:mysql.enabled = "yes" is invalid: must be true or false'],
+        [{ localPath: { reclaimPolicy: "Keep" } }, 'stack config: pets:localPath.reclaimPolicy = "Keep" is invalid: must be one of "Delete", "Retain"'],
+        [{ localPath: { nodePath: "data" } }, 'stack config: pets:localPath.nodePath = "data" is invalid: must be an absolute path such as "/var/lib/data" (starting with "/", without ".." segments)'],
         [{ kubia: "on" }, 'stack config: pets:kubia = "on" is invalid: must be an object (a YAML mapping)'],
     ])("rejects %j", (raw, message) => {
         expect(() => parseStackConfig(raw as Record<string, unknown>)).toThrow(message);
@@ -55,6 +58,11 @@ describe("the dev program under mocks", () => {
         const web = findObject(registered, "StatefulSet", "web");
         expect(web.metadata.namespace).toBe("pets");
         expect(web.spec.replicas).toBe(3);
+        expect(web.spec.volumeClaimTemplates[0].spec.storageClassName).toBe("local-path");
+        const sc = findObject(registered, "StorageClass", "local-path");
+        expect(sc.volumeBindingMode).toBe("WaitForFirstConsumer");
+        expect(sc.reclaimPolicy).toBe("Retain");
+        findObject(registered, "Namespace", "pets-local-path");
         const mysql = findObject(registered, "StatefulSet", "mysql");
         expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name).toBe("mysql-root-password");
         expect(findObject(registered, "Secret", "mysql-root-password").stringData.password).toBe("mock-generated-mysql-root-password");
