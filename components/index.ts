@@ -6,4 +6,5 @@ export * from "./generatedpassword";
 export * from "./mysql";
 export * from "./nginxweb";
 export * from "./kubia";
+export * from "./privateca";
 export * from "./localpathprovisioner";
