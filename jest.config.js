@@ -1,5 +1,5 @@
-/** Two projects: `unit` (Pulumi mocks, pure functions, local fakes) and `integration`
- * (the real pulumi CLI against a real API server, started by scripts/cluster). */
+/** Projects: `unit` (Pulumi mocks, pure functions, local fakes), `package` (the packed tarball
+ * as a consumer installs it) and `integration` (the real pulumi CLI against a real API server). */
 const tsJest = ["ts-jest", { tsconfig: "tsconfig.json" }];
 module.exports = {
   reporters: ["default", "<rootDir>/tests/support/summary-reporter.js"],
@@ -8,6 +8,13 @@ module.exports = {
       displayName: "unit",
       testEnvironment: "node",
       roots: ["<rootDir>/tests/unit"],
+      testMatch: ["**/*.test.ts"],
+      transform: { "^.+\\.ts$": tsJest },
+    },
+    {
+      displayName: "package",
+      testEnvironment: "node",
+      roots: ["<rootDir>/tests/package"],
       testMatch: ["**/*.test.ts"],
       transform: { "^.+\\.ts$": tsJest },
     },

@@ -6,5 +6,7 @@ export * from "./generatedpassword";
 export * from "./mysql";
 export * from "./nginxweb";
 export * from "./kubia";
+export * from "./tls";
+export * from "./certmanager";
 export * from "./privateca";
 export * from "./localpathprovisioner";

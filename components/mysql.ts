@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { GeneratedPassword } from "./generatedpassword";
 import { resolveStatefulWorkloadArgs, StatefulWorkload, StatefulWorkloadArgs } from "./statefulworkload";
+import { mysqlTlsArgs, TLS_DEFAULTS, TlsArgs } from "./tls";
 import * as v from "./validation";
 
 export interface MySqlArgs {
@@ -23,13 +24,21 @@ export interface MySqlArgs {
     resources?: pulumi.Input<k8s.types.input.core.v1.ResourceRequirements>;
     /** Also create a ClusterIP Service `<name>-client`. @default false */
     clientService?: boolean;
+    /** Server TLS: a certificate naming every server, mysqld started with --ssl-ca/--ssl-cert/--ssl-key from its mount. @default none */
+    tls?: TlsArgs & { requireSecureTransport?: boolean };
     /** Passed through to StatefulWorkload (anti-affinity, budget, labels, retention, …). @default StatefulWorkload's defaults */
-    workload?: Partial<Omit<StatefulWorkloadArgs, "image" | "replicas" | "namespace" | "volumeClaims" | "env" | "ports">>;
+    workload?: Partial<Omit<StatefulWorkloadArgs, "image" | "replicas" | "namespace" | "volumeClaims" | "env" | "ports" | "tls" | "args">>;
 }
 
 export const MYSQL_DEFAULT_IMAGE = "mysql:5.7";
 export const MYSQL_PORT = 3306;
 export const MYSQL_DATA_PATH = "/var/lib/mysql";
+
+/** The workload's `tls` and the mysqld arguments that load its files (the entrypoint passes `-…` args to mysqld). */
+function mysqlTls(tls: NonNullable<MySqlArgs["tls"]>): Pick<StatefulWorkloadArgs, "tls" | "args"> {
+    const { requireSecureTransport, ...workloadTls } = tls;
+    return { tls: workloadTls, args: mysqlTlsArgs(workloadTls.mountPath ?? TLS_DEFAULTS.mountPath, { requireSecureTransport }) };
+}
 
 /** Defaults and validation of MySql's own fields; returns the StatefulWorkload args it builds on. */
 export function resolveMySqlArgs(name: string, args: MySqlArgs, passwordSecretName: string): StatefulWorkloadArgs {
@@ -50,6 +59,7 @@ export function resolveMySqlArgs(name: string, args: MySqlArgs, passwordSecretNa
         // own the data directory (a subPath created by the kubelet is root-owned).
         security: { profile: "baseline" },
         ...args.workload,
+        ...(args.tls ? mysqlTls(args.tls) : {}),
         namespace: args.namespace,
         image: args.image ?? MYSQL_DEFAULT_IMAGE,
         replicas: args.replicas ?? 1,
@@ -85,6 +95,8 @@ export class MySql extends pulumi.ComponentResource {
     /** Stable DNS names of the servers. */
     public readonly hosts: pulumi.Output<string[]>;
     public readonly pvcNames: pulumi.Output<string[]>;
+    /** The server certificate's Secret, issuer and CA bundle, when `tls` is set. */
+    public readonly tls?: StatefulWorkload["tls"];
 
     constructor(name: string, args: MySqlArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         const stsName = args.workload?.statefulSetName ?? name;
@@ -106,6 +118,7 @@ export class MySql extends pulumi.ComponentResource {
         this.rootPassword = pulumi.secret(password);
         this.hosts = this.workload.podDnsNames;
         this.pvcNames = this.workload.pvcNames;
+        this.tls = this.workload.tls;
         this.registerOutputs({ rootPasswordSecretName: this.rootPasswordSecretName, hosts: this.hosts, pvcNames: this.pvcNames });
     }
 }

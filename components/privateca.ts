@@ -3,10 +3,6 @@ import * as k8s from "@pulumi/kubernetes";
 import * as tls from "./tls";
 import * as v from "./validation";
 
-// The TLS feature's public surface, so the package entry (index.ts) exports it with one line.
-export * from "./certmanager";
-export * from "./tls";
-
 export interface PrivateCaArgs {
     /** "Issuer" signs Certificates in `namespace` only; "ClusterIssuer" signs them in every namespace. @default "Issuer" */
     kind?: "Issuer" | "ClusterIssuer";

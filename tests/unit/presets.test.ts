@@ -100,3 +100,32 @@ describe("Kubia", () => {
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
 });
+
+describe("GeneratedPassword", () => {
+    test("the provider draws letters and digits of the asked length, different each time", async () => {
+        const a = await m.generatedPasswordProvider.create({ length: 32 });
+        const b = await m.generatedPasswordProvider.create({ length: 32 });
+        expect(a.outs.result).toMatch(/^[A-Za-z0-9]{32}$/);
+        expect(a.outs.result).not.toBe(b.outs.result);
+        expect(await m.generatedPasswordProvider.diff!("id", { length: 32 }, { length: 32 })).toEqual({ changes: false, replaces: [] });
+        expect(await m.generatedPasswordProvider.diff!("id", { length: 32 }, { length: 40 })).toEqual({ changes: true, replaces: ["length"] });
+    });
+
+    test("rejects a short length", () => {
+        expect(() => new m.GeneratedPassword("p", { length: 8 })).toThrow('GeneratedPassword "p": length = 8 is invalid: must be a whole number from 16 to 128');
+    });
+});
+
+describe("MySql with TLS", () => {
+    test("mounts the certificate and starts mysqld with its files", async () => {
+        const db = new m.MySql("mysql", { replicas: 2, tls: { issuerRef: { name: "pets-ca", kind: "Issuer", group: "cert-manager.io" }, requireSecureTransport: true } });
+        await promiseOf(db.hosts);
+        await settle();
+        const c = findObject(registered, "StatefulSet", "mysql").spec.template.spec.containers[0];
+        expect(c.args).toEqual(["--ssl-ca=/etc/tls/ca.crt", "--ssl-cert=/etc/tls/tls.crt", "--ssl-key=/etc/tls/tls.key", "--require-secure-transport=ON"]);
+        expect(c.volumeMounts).toContainEqual(expect.objectContaining({ mountPath: "/etc/tls", readOnly: true }));
+        const cert = findObject(registered, "Certificate");
+        expect(cert.spec.dnsNames).toEqual(expect.arrayContaining(["mysql-0.mysql.default.svc.cluster.local", "mysql-1.mysql.default.svc.cluster.local"]));
+        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
+    });
+});

@@ -1,13 +1,13 @@
 import { findObject, k8sObjects, promiseOf, schemaErrors, settle, setupMocks } from "../support/pulumi";
 
 const registered = setupMocks();
-type Ca = typeof import("../../components/privateca");
+type Ca = typeof import("../../components");
 type Sw = typeof import("../../components/statefulworkload");
 let ca: Ca;
 let m: Sw;
 
 beforeAll(async () => {
-    ca = await import("../../components/privateca");
+    ca = await import("../../components");
     m = await import("../../components/statefulworkload");
 });
 beforeEach(() => registered.splice(0));
