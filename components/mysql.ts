@@ -18,6 +18,8 @@ export interface MySqlArgs {
     storageClassName?: pulumi.Input<string>;
     /** Root password, e.g. `config.requireSecret("mysqlRootPassword")`. @default a generated 32-character password, kept as a Pulumi secret */
     rootPassword?: pulumi.Input<string>;
+    /** Name of an existing Secret whose key `password` holds the root password (made by Sealed Secrets, External Secrets, SOPS…). Then the component creates no Secret and no password: for GitOps and render mode, where no secret may appear in a manifest. @default none: the component creates `<name>-root-password` */
+    existingRootPasswordSecret?: string;
     /** A database to create on first start. @default none */
     database?: string;
     /** @default requests 100m CPU / 256Mi memory, limit 1Gi memory */
@@ -46,6 +48,10 @@ export function resolveMySqlArgs(name: string, args: MySqlArgs, passwordSecretNa
     const val = new v.Validator(context);
     const storageSize = args.storageSize ?? "2Gi";
     val.check("storageSize", storageSize, v.storageQuantity(storageSize));
+    if (args.existingRootPasswordSecret !== undefined) {
+        val.check("existingRootPasswordSecret", args.existingRootPasswordSecret, v.dns1123Subdomain(args.existingRootPasswordSecret));
+        if (args.rootPassword !== undefined) val.fail("rootPassword", "(secret)", "must not be set together with existingRootPasswordSecret; the password lives in that Secret");
+    }
     if (args.database !== undefined && (typeof args.database !== "string" || !/^[A-Za-z0-9_]{1,64}$/.test(args.database))) {
         val.fail("database", args.database, "must be 1 to 64 letters, digits or '_'");
     }
@@ -87,11 +93,12 @@ export function resolveMySqlArgs(name: string, args: MySqlArgs, passwordSecretNa
 /** MySQL as a StatefulSet: headless Service on 3306, a data PVC per pod, root password in a Secret. */
 export class MySql extends pulumi.ComponentResource {
     public readonly workload: StatefulWorkload;
-    public readonly passwordSecret: k8s.core.v1.Secret;
+    /** The Secret the component made, unless `existingRootPasswordSecret` names one. */
+    public readonly passwordSecret?: k8s.core.v1.Secret;
     /** Name of the Secret holding the root password under key `password`. */
     public readonly rootPasswordSecretName: pulumi.Output<string>;
-    /** The root password (a Pulumi secret). */
-    public readonly rootPassword: pulumi.Output<string>;
+    /** The root password (a Pulumi secret); undefined with `existingRootPasswordSecret`. */
+    public readonly rootPassword?: pulumi.Output<string>;
     /** Stable DNS names of the servers. */
     public readonly hosts: pulumi.Output<string[]>;
     public readonly pvcNames: pulumi.Output<string[]>;
@@ -100,22 +107,24 @@ export class MySql extends pulumi.ComponentResource {
 
     constructor(name: string, args: MySqlArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         const stsName = args.workload?.statefulSetName ?? name;
-        const secretName = `${stsName}-root-password`;
+        const secretName = args.existingRootPasswordSecret ?? `${stsName}-root-password`;
         const swArgs = resolveMySqlArgs(name, args, secretName);
         super("pets:index:MySql", name, {}, opts);
 
-        const password = args.rootPassword !== undefined
-            ? pulumi.secret(args.rootPassword)
-            : new GeneratedPassword(`${name}-root-password`, { length: 32 }, { parent: this }).result;
-        this.passwordSecret = new k8s.core.v1.Secret(`${name}-root-password`, {
-            metadata: { name: secretName, namespace: args.namespace ?? "default" },
-            type: "Opaque",
-            stringData: { password },
-        }, { parent: this });
+        if (args.existingRootPasswordSecret === undefined) {
+            const password = args.rootPassword !== undefined
+                ? pulumi.secret(args.rootPassword)
+                : new GeneratedPassword(`${name}-root-password`, { length: 32 }, { parent: this }).result;
+            this.passwordSecret = new k8s.core.v1.Secret(`${name}-root-password`, {
+                metadata: { name: secretName, namespace: args.namespace ?? "default" },
+                type: "Opaque",
+                stringData: { password },
+            }, { parent: this });
+            this.rootPassword = pulumi.secret(password);
+        }
 
-        this.workload = new StatefulWorkload(name, swArgs, { parent: this, dependsOn: [this.passwordSecret] });
-        this.rootPasswordSecretName = this.passwordSecret.metadata.name;
-        this.rootPassword = pulumi.secret(password);
+        this.workload = new StatefulWorkload(name, swArgs, { parent: this, dependsOn: this.passwordSecret ? [this.passwordSecret] : [] });
+        this.rootPasswordSecretName = this.passwordSecret ? this.passwordSecret.metadata.name : pulumi.output(secretName);
         this.hosts = this.workload.podDnsNames;
         this.pvcNames = this.workload.pvcNames;
         this.tls = this.workload.tls;

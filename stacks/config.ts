@@ -7,8 +7,10 @@ export interface StackConfig {
     /** StorageClass of the workloads' claims. @default the cluster's default class */
     storageClassName?: string;
     web: { enabled: boolean; replicas: number; partition: number; image?: string; storageSize: string };
-    mysql: { enabled: boolean; replicas: number; image?: string; storageSize: string; database?: string };
+    mysql: { enabled: boolean; replicas: number; image?: string; storageSize: string; database?: string; existingRootPasswordSecret?: string };
     kubia: { enabled: boolean; replicas: number; image?: string };
+    /** Render every manifest as YAML into this directory instead of deploying (GitOps, review). @default deploy to the cluster */
+    renderYamlTo?: string;
     /** The local-path provisioner; its class backs every claim unless storageClassName is set. */
     localPath: { enabled: boolean; namespace: string; storageClassName: string; reclaimPolicy: "Delete" | "Retain"; nodePath?: string; isDefaultClass: boolean; image?: string };
 }
@@ -66,7 +68,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     }
 
     const mysql = section(val, "mysql", raw.mysql);
-    known(val, "mysql", mysql, ["enabled", "replicas", "image", "storageSize", "database"]);
+    known(val, "mysql", mysql, ["enabled", "replicas", "image", "storageSize", "database", "existingRootPasswordSecret"]);
     const kubia = section(val, "kubia", raw.kubia);
     known(val, "kubia", kubia, ["enabled", "replicas", "image"]);
 
@@ -89,7 +91,9 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
             image: optString(val, "pets:mysql.image", mysql.image, v.image),
             storageSize: optString(val, "pets:mysql.storageSize", mysql.storageSize, v.storageQuantity) ?? "2Gi",
             database: optString(val, "pets:mysql.database", mysql.database, (x) => (typeof x === "string" && /^[A-Za-z0-9_]{1,64}$/.test(x) ? undefined : "must be 1 to 64 letters, digits or '_'")),
+            existingRootPasswordSecret: optString(val, "pets:mysql.existingRootPasswordSecret", mysql.existingRootPasswordSecret, v.dns1123Subdomain),
         },
+        renderYamlTo: optString(val, "pets:renderYamlTo", raw.renderYamlTo, (x) => v.nonEmptyString(x, "must be a directory path")),
         kubia: {
             enabled: bool(val, "pets:kubia.enabled", kubia.enabled, false),
             replicas: count(val, "pets:kubia.replicas", kubia.replicas, 2),
@@ -112,5 +116,5 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
 
 /** The structured keys read with getObject, the plain ones with get. */
 export const OBJECT_KEYS = ["web", "mysql", "kubia", "localPath"] as const;
-export const STRING_KEYS = ["namespace", "storageClassName"] as const;
+export const STRING_KEYS = ["namespace", "storageClassName", "renderYamlTo"] as const;
 

@@ -7,15 +7,20 @@ export interface DeployInputs {
     config: StackConfig;
     /** `pets:mysqlRootPassword` if set (a Pulumi secret); otherwise MySql generates one. */
     mysqlRootPassword?: pulumi.Output<string>;
-    /** Provider for every Kubernetes object (e.g. a render-to-YAML provider). @default the stack's default provider */
-    provider?: k8s.Provider;
 }
+
+/** Name of the Secret MySQL reads in render mode; it is made outside the manifests (see README). */
+export const RENDER_MODE_MYSQL_SECRET = "mysql-root-password";
 
 /**
  * The dev stack: the example pets on a local kind/minikube cluster — the local-path provisioner
  * and its class, the nginx web StatefulSet and MySQL (and kubia when enabled) on it.
  */
-export function deployDev({ config, mysqlRootPassword, provider }: DeployInputs) {
+export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
+    // Render mode: every object goes to YAML files through this provider and nothing touches a
+    // cluster. Rendered Secrets would hold their data in plain text, so none is rendered.
+    const render = config.renderYamlTo !== undefined;
+    const provider = render ? new k8s.Provider("render-yaml", { renderYamlToDirectory: config.renderYamlTo }) : undefined;
     const opts: pulumi.ComponentResourceOptions = provider ? { providers: { kubernetes: provider } } : {};
     const ns = new k8s.core.v1.Namespace("pets-namespace", { metadata: { name: config.namespace } }, provider ? { provider } : {});
     const namespace = ns.metadata.name;
@@ -57,7 +62,9 @@ export function deployDev({ config, mysqlRootPassword, provider }: DeployInputs)
             storageSize: config.mysql.storageSize,
             storageClassName,
             database: config.mysql.database,
-            rootPassword: mysqlRootPassword,
+            ...(config.mysql.existingRootPasswordSecret !== undefined || render
+                ? { existingRootPasswordSecret: config.mysql.existingRootPasswordSecret ?? RENDER_MODE_MYSQL_SECRET }
+                : { rootPassword: mysqlRootPassword }),
         }, opts);
         outputs.mysqlHosts = db.hosts;
         outputs.mysqlPasswordSecret = db.rootPasswordSecretName;

@@ -40,7 +40,7 @@ describe("MySql", () => {
         await settle();
         expect(registered.some((r) => r.type.startsWith("pulumi-nodejs:") && r.name === "mysql-root-password")).toBe(true);
         expect(secretValue(registered, "mysql-root-password")).toBe("mock-generated-mysql-root-password");
-        expect(await (await import("@pulumi/pulumi")).isSecret(db.rootPassword)).toBe(true);
+        expect(await (await import("@pulumi/pulumi")).isSecret(db.rootPassword!)).toBe(true);
     });
 
     test("uses the given password and keeps it secret", async () => {
@@ -50,9 +50,29 @@ describe("MySql", () => {
         await settle();
         expect(registered.some((r) => r.type.startsWith("pulumi-nodejs:"))).toBe(false);
         expect(secretValue(registered, "mysql-root-password")).toBe("from-config");
-        expect(await (await import("@pulumi/pulumi")).isSecret(db.rootPassword)).toBe(true);
+        expect(await (await import("@pulumi/pulumi")).isSecret(db.rootPassword!)).toBe(true);
         const env = findObject(registered, "StatefulSet", "mysql").spec.template.spec.containers[0].env;
         expect(env).toContainEqual({ name: "MYSQL_DATABASE", value: "shop" });
+    });
+});
+
+describe("MySql with an existing Secret", () => {
+    test("creates no Secret and no password, and reads the named one", async () => {
+        const db = new m.MySql("mysql", { existingRootPasswordSecret: "sealed-mysql" });
+        await promiseOf(db.hosts);
+        await settle();
+        expect(k8sObjects(registered).filter((o) => o.kind === "Secret")).toEqual([]);
+        expect(registered.some((r) => r.type.startsWith("pulumi-nodejs:"))).toBe(false);
+        expect(await promiseOf(db.rootPasswordSecretName)).toBe("sealed-mysql");
+        const env = findObject(registered, "StatefulSet", "mysql").spec.template.spec.containers[0].env;
+        expect(env[0].valueFrom.secretKeyRef).toEqual({ name: "sealed-mysql", key: "password" });
+    });
+
+    test("refuses a password together with an existing Secret", async () => {
+        const { secret } = await import("@pulumi/pulumi");
+        expect(() => new m.MySql("mysql", { existingRootPasswordSecret: "s", rootPassword: secret("x") })).toThrow(
+            'MySql "mysql": rootPassword = "(secret)" is invalid: must not be set together with existingRootPasswordSecret; the password lives in that Secret',
+        );
     });
 });
 

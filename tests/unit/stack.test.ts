@@ -5,6 +5,7 @@ import { findObject, k8sObjects, schemaErrors, settle, setupMocks } from "../sup
 import { parseStackConfig } from "../../stacks/config";
 
 const root = path.join(__dirname, "..", "..");
+const registered = setupMocks({ project: "pets", stack: "dev" });
 
 describe("stack config", () => {
     test("defaults", () => {
@@ -12,7 +13,8 @@ describe("stack config", () => {
             namespace: "pets",
             storageClassName: undefined,
             web: { enabled: true, replicas: 3, partition: 0, image: undefined, storageSize: "1Gi" },
-            mysql: { enabled: true, replicas: 1, image: undefined, storageSize: "2Gi", database: undefined },
+            mysql: { enabled: true, replicas: 1, image: undefined, storageSize: "2Gi", database: undefined, existingRootPasswordSecret: undefined },
+            renderYamlTo: undefined,
             kubia: { enabled: false, replicas: 2, image: undefined },
             localPath: { enabled: true, namespace: "pets-local-path", storageClassName: "local-path", reclaimPolicy: "Retain", nodePath: undefined, isDefaultClass: false, image: undefined },
         });
@@ -43,13 +45,12 @@ describe("stack config", () => {
 });
 
 describe("the dev program under mocks", () => {
-    const registered = setupMocks({ project: "pets", stack: "dev" });
-
     test("deploys the namespace, the web and MySQL pets; every object schema-valid; no plaintext password", async () => {
         const pulumi = await import("@pulumi/pulumi");
         const doc = yaml.load(fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
         const config: Record<string, string> = {};
         for (const [k, val] of Object.entries(doc.config)) config[k] = typeof val === "string" ? val : JSON.stringify(val);
+        registered.splice(0);
         pulumi.runtime.setAllConfig(config);
         await import("../../index");
         await settle();
@@ -67,5 +68,21 @@ describe("the dev program under mocks", () => {
         expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name).toBe("mysql-root-password");
         expect(findObject(registered, "Secret", "mysql-root-password").stringData.password).toBe("mock-generated-mysql-root-password");
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);
+    });
+});
+
+describe("render mode under mocks", () => {
+    test("a render provider carries every object, and no Secret or password is rendered", async () => {
+        registered.splice(0);
+        const { deployDev } = await import("../../stacks/dev");
+        deployDev({ config: parseStackConfig({ renderYamlTo: "rendered" }) });
+        await settle();
+        await settle();
+        const provider = registered.find((r) => r.type === "pulumi:providers:kubernetes");
+        expect(provider?.inputs.renderYamlToDirectory).toBe("rendered");
+        expect(k8sObjects(registered).filter((o) => o.kind === "Secret")).toEqual([]);
+        expect(registered.some((r) => r.type.startsWith("pulumi-nodejs:"))).toBe(false);
+        const mysql = findObject(registered, "StatefulSet", "mysql");
+        expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name).toBe("mysql-root-password");
     });
 });
