@@ -1,0 +1,27 @@
+# Source me. Puts a pulumi CLI on PATH for the scripts: the user's own if it has one, otherwise
+# the one scripts/tools/build.sh builds from Go modules (offline), and a passphrase for local
+# file-backend state that is generated once per state directory, never written in the repo.
+#   pets_pulumi_env <state-dir> [keep-login]
+# With keep-login, a backend the user already chose (PULUMI_BACKEND_URL or `pulumi login`) wins.
+pets_pulumi_env() {
+    local state="$1" keep="${2:-}" root
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    if [ "${PETS_USE_BUILT_TOOLS:-}" = 1 ] || ! command -v pulumi >/dev/null 2>&1; then
+        bash "$root/scripts/tools/build.sh" pulumi kubernetes-provider >&2
+        # shellcheck source=tools/env.sh
+        . "$root/scripts/tools/env.sh"
+    fi
+    export PULUMI_SKIP_UPDATE_CHECK=true
+    if [ "$keep" = keep-login ] && { [ -n "${PULUMI_BACKEND_URL:-}" ] || pulumi whoami >/dev/null 2>&1; }; then
+        return 0
+    fi
+    mkdir -p "$state/backend"
+    export PULUMI_BACKEND_URL="file://$state/backend"
+    if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+        if [ ! -s "$state/passphrase" ]; then
+            (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(24).toString("base64url"))' >"$state/passphrase")
+        fi
+        unset PULUMI_CONFIG_PASSPHRASE
+        export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
+    fi
+}
