@@ -22,7 +22,9 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
     const render = config.renderYamlTo !== undefined;
     const provider = render ? new k8s.Provider("render-yaml", { renderYamlToDirectory: config.renderYamlTo }) : undefined;
     const opts: pulumi.ComponentResourceOptions = provider ? { providers: { kubernetes: provider } } : {};
-    const ns = new k8s.core.v1.Namespace("pets-namespace", { metadata: { name: config.namespace } }, provider ? { provider } : {});
+    // Kept on `pulumi destroy`: deleting a namespace deletes its PVCs, and the pets' data must
+    // outlive the stack unless the user removes it on purpose (`kubectl delete namespace`).
+    const ns = new k8s.core.v1.Namespace("pets-namespace", { metadata: { name: config.namespace } }, { retainOnDelete: true, ...(provider ? { provider } : {}) });
     const namespace = ns.metadata.name;
     const outputs: Record<string, pulumi.Output<unknown>> = { namespace };
 
