@@ -1,0 +1,196 @@
+// The real parts for integration tests: the pulumi CLI (built by scripts/tools/build.sh) running
+// this repo's program against the API server started by scripts/cluster/up.sh, and kubectl to
+// look at what the API server holds. Nothing here is mocked.
+import { execFile, execFileSync, spawn } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as yaml from "js-yaml";
+
+export const root = path.join(__dirname, "..", "..", "..");
+
+export function kubeconfig(): string {
+    const k = process.env.PETS_KUBECONFIG;
+    if (!k || !fs.existsSync(k)) throw new Error("PETS_KUBECONFIG is not set: run the integration tests through scripts/integration.sh");
+    return k;
+}
+
+export function kubectl(args: string[], opts: { allowFail?: boolean } = {}): string {
+    try {
+        return execFileSync("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e) {
+        if (opts.allowFail) return "";
+        const err = e as { stderr?: string; message: string };
+        throw new Error(`kubectl ${args.join(" ")} failed: ${err.stderr ?? err.message}`);
+    }
+}
+
+export function kubectlJson<T = any>(args: string[]): T {
+    return JSON.parse(kubectl([...args, "-o", "json"]));
+}
+
+export async function kubectlAsync(args: string[]): Promise<string> {
+    return new Promise((resolve, reject) =>
+        execFile("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8" }, (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout))),
+    );
+}
+
+export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 500): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+        try {
+            const v = await probe();
+            if (v) return v as T;
+        } catch (e) {
+            last = e;
+        }
+        await new Promise((r) => setTimeout(r, everyMs));
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
+}
+
+export interface PulumiResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+    seconds: number;
+}
+
+/**
+ * A stack of this repo's program on a throw-away file backend, configured from Pulumi.dev.yaml
+ * plus `overrides`, pointed at the test cluster. `pets:*` objects are merged key by key.
+ */
+export class TestStack {
+    readonly dir: string;
+    readonly configFile: string;
+    private config: Record<string, unknown>;
+
+    constructor(readonly name = "dev", overrides: Record<string, unknown> = {}) {
+        this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "pets-it-"));
+        fs.mkdirSync(path.join(this.dir, "backend"));
+        fs.writeFileSync(path.join(this.dir, "passphrase"), crypto.randomBytes(18).toString("base64url"), { mode: 0o600 });
+        this.configFile = path.join(this.dir, `Pulumi.${name}.yaml`);
+        const dev = yaml.load(fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
+        this.config = { ...dev.config };
+        delete this.config["kubernetes:context"];
+        this.config["kubernetes:kubeconfig"] = kubeconfig();
+        this.set(overrides);
+    }
+
+    /** Changes config like `pulumi config set` would, merging objects one level deep. */
+    set(overrides: Record<string, unknown>): void {
+        for (const [k, v] of Object.entries(overrides)) {
+            const old = this.config[k];
+            this.config[k] = v !== null && typeof v === "object" && !Array.isArray(v) && old && typeof old === "object" ? { ...(old as object), ...(v as object) } : v;
+        }
+        fs.writeFileSync(this.configFile, yaml.dump({ config: this.config }));
+    }
+
+    env(): NodeJS.ProcessEnv {
+        const env = { ...process.env };
+        delete env.PULUMI_CONFIG_PASSPHRASE;
+        return {
+            ...env,
+            PULUMI_BACKEND_URL: `file://${path.join(this.dir, "backend")}`,
+            PULUMI_CONFIG_PASSPHRASE_FILE: path.join(this.dir, "passphrase"),
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+            PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+        };
+    }
+
+    run(args: string[], timeoutMs = 600_000, withConfig = true): Promise<PulumiResult> {
+        const t0 = Date.now();
+        const flags = ["--stack", this.name, ...(withConfig ? ["--config-file", this.configFile] : []), "--non-interactive", "--cwd", root];
+        return new Promise((resolve) => {
+            const child = spawn("pulumi", [...args, ...flags], { env: this.env() });
+            let stdout = "";
+            let stderr = "";
+            child.stdout.on("data", (d) => (stdout += d));
+            child.stderr.on("data", (d) => (stderr += d));
+            const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+            child.on("close", (code) => {
+                clearTimeout(timer);
+                resolve({ code: code ?? -1, stdout, stderr, seconds: (Date.now() - t0) / 1000 });
+            });
+        });
+    }
+
+    async init(): Promise<void> {
+        const r = await this.run(["stack", "init"], 60_000, false);
+        if (r.code !== 0 && !/already exists/.test(r.stderr)) throw new Error(`stack init failed: ${r.stderr}${r.stdout}`);
+    }
+
+    async up(): Promise<PulumiResult> {
+        const r = await this.run(["up", "--yes", "--skip-preview", "--suppress-progress"]);
+        if (r.code !== 0) throw new Error(`pulumi up failed (${r.seconds}s):\n${r.stdout}\n${r.stderr}`);
+        return r;
+    }
+
+    async preview(extra: string[] = []): Promise<PulumiResult> {
+        return this.run(["preview", "--suppress-progress", ...extra]);
+    }
+
+    async destroy(): Promise<PulumiResult> {
+        const r = await this.run(["destroy", "--yes", "--skip-preview", "--suppress-progress"]);
+        if (r.code !== 0) throw new Error(`pulumi destroy failed:\n${r.stdout}\n${r.stderr}`);
+        return r;
+    }
+
+    async outputs(): Promise<Record<string, unknown>> {
+        const r = await this.run(["stack", "output", "--json", "--show-secrets"], 60_000, false);
+        return JSON.parse(r.stdout);
+    }
+
+    cleanup(): void {
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+/**
+ * Local PersistentVolumes on each node, for the class `storageClassName`: the stand-in for the
+ * local-path provisioner, whose helper pods cannot create directories on kwok's simulated nodes.
+ * Binding, WaitForFirstConsumer scheduling and node affinity are the API server's and
+ * scheduler's real logic.
+ */
+export function createLocalPVs(nodes: string[], perNode: number, storageClassName: string, size = "5Gi"): string[] {
+    const names: string[] = [];
+    const docs = nodes.flatMap((node) =>
+        Array.from({ length: perNode }, (_, i) => {
+            const name = `it-pv-${node}-${i}`;
+            names.push(name);
+            return {
+                apiVersion: "v1",
+                kind: "PersistentVolume",
+                metadata: { name, labels: { "pets.test/pv": "true" } },
+                spec: {
+                    capacity: { storage: size },
+                    accessModes: ["ReadWriteOnce"],
+                    persistentVolumeReclaimPolicy: "Retain",
+                    storageClassName,
+                    local: { path: `/opt/local-path-provisioner/${name}` },
+                    nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] } },
+                },
+            };
+        }),
+    );
+    const file = path.join(os.tmpdir(), `pets-pvs-${process.pid}.yaml`);
+    fs.writeFileSync(file, docs.map((d) => yaml.dump(d)).join("---\n"));
+    kubectl(["apply", "-f", file]);
+    return names;
+}
+
+export function workerNodes(): string[] {
+    const nodes = kubectlJson<{ items: any[] }>(["get", "nodes"]).items;
+    return nodes.filter((n) => !(n.spec.taints ?? []).some((t: any) => t.key === "node-role.kubernetes.io/control-plane")).map((n) => n.metadata.name).sort();
+}
+
+export function pods(namespace: string, selector: string): any[] {
+    return kubectlJson<{ items: any[] }>(["-n", namespace, "get", "pods", "-l", selector]).items;
+}
+
+export function isReady(pod: any): boolean {
+    return pod.status?.phase === "Running" && (pod.status?.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True");
+}
