@@ -73,6 +73,7 @@ ensure() {
 
 link_bins() {
   mkdir -p "$BIN_LINKS"
+  find "$BIN_LINKS" -xtype l -delete 2>/dev/null || true   # links into removed tool dirs
   local f
   for f in "$1"/*; do
     [[ -e "$f" ]] || continue
@@ -117,7 +118,7 @@ gobuild() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Pulumi CLI (+ the dynamic-provider shim script shipped in sdk/v3).
+# Pulumi CLI + Node.js language host (+ the dynamic-provider shim script shipped in sdk/v3), one dir.
 pulumi_clipboard_replace() { # the non-local replaces of pkg/v3's go.mod (the clipboard fork)
   awk '/^replace[[:space:]]*\(/{b=1;next} b&&/^\)/{b=0;next}
        b{print "replace " $0; next} /^replace /{print}' "$1" |
@@ -126,7 +127,9 @@ pulumi_clipboard_replace() { # the non-local replaces of pkg/v3's go.mod (the cl
 
 build_pulumi() {
   local out=$1 work=$2 v="v$PULUMI_VERSION" pkgmod sdkdir
-  cd "$work"
+  mkdir -p "$work/cli" "$work/nodejs"
+  cd "$work/cli"
+  SUM_NAME="pulumi-$PULUMI_VERSION"
   pkgmod="$(modfield "github.com/pulumi/pulumi/pkg/v3@$v" GoMod)"
   sdkdir="$(modfield "github.com/pulumi/pulumi/sdk/v3@$v" Dir)"
   {
@@ -143,7 +146,9 @@ build_pulumi() {
   # Dynamic providers (pulumi.dynamic.Resource) are served by this shell script, which runs
   # @pulumi/pulumi's cmd/dynamic-provider from the program's node_modules.
   install -m 0755 "$sdkdir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$out/bin/pulumi-resource-pulumi-nodejs"
-  cp go.mod go.sum "$out/"
+  cp go.mod "$out/pulumi.go.mod"; cp go.sum "$out/pulumi.go.sum"
+  # The CLI treats language hosts as "bundled" plugins and expects them next to its own binary.
+  build_language_nodejs "$out" "$work/nodejs"
 }
 
 # Node.js language host (pulumi-language-nodejs).
@@ -154,6 +159,7 @@ build_pulumi() {
 build_language_nodejs() {
   local out=$1 work=$2 v="v$PULUMI_VERSION" pkgmod
   cd "$work"
+  SUM_NAME="pulumi-language-nodejs-$(nodejs_host_key)"
   case "$PULUMI_LANGUAGE_NODEJS_BUILD" in
     module)
       pkgmod="$(modfield "github.com/pulumi/pulumi/pkg/v3@$v" GoMod)"
@@ -180,7 +186,11 @@ build_language_nodejs() {
       ;;
     *) die "PULUMI_LANGUAGE_NODEJS_BUILD must be module or legacy-sdk" ;;
   esac
-  cp go.mod go.sum "$out/"
+  cp go.mod "$out/pulumi-language-nodejs.go.mod"; cp go.sum "$out/pulumi-language-nodejs.go.sum"
+}
+nodejs_host_key() {
+  if [[ "$PULUMI_LANGUAGE_NODEJS_BUILD" == module ]]; then echo "$PULUMI_VERSION"
+  else echo "sdk$PULUMI_LANGUAGE_NODEJS_LEGACY_SDK_VERSION"; fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -286,12 +296,10 @@ build_kwok() {
 
 # ---------------------------------------------------------------------------------------------
 do_pulumi() {
-  ensure pulumi "$PULUMI_VERSION" build_pulumi
-  if [[ "$PULUMI_LANGUAGE_NODEJS_BUILD" == module ]]; then
-    ensure pulumi-language-nodejs "$PULUMI_VERSION" build_language_nodejs
-  else
-    ensure pulumi-language-nodejs "sdk$PULUMI_LANGUAGE_NODEJS_LEGACY_SDK_VERSION" build_language_nodejs
-  fi
+  # one dir for the CLI and its language host, keyed by both
+  local key="$PULUMI_VERSION"
+  [[ "$(nodejs_host_key)" == "$PULUMI_VERSION" ]] || key+="-nodejs-$(nodejs_host_key)"
+  ensure pulumi "$key" build_pulumi
 }
 do_provider() {
   ensure pulumi-resource-kubernetes "$PULUMI_KUBERNETES_PROVIDER_BUILD_VERSION" build_kubernetes_provider
