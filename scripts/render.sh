@@ -23,8 +23,8 @@ doc.config["pets:renderYamlTo"] = process.argv[2];
 fs.writeFileSync(process.argv[1], yaml.dump(doc));' "$cfg" "$out"
 
 rm -rf "$out"
-pulumi stack rm dev --yes --force --non-interactive >/dev/null 2>&1 || true
+pulumi stack rm dev --yes --force --preserve-config --non-interactive >/dev/null 2>&1 || true
 pulumi stack init dev --non-interactive >/dev/null
 pulumi up --stack dev --config-file "$cfg" --yes --skip-preview --non-interactive --suppress-progress
-pulumi stack rm dev --yes --force --non-interactive >/dev/null 2>&1 || true
+pulumi stack rm dev --yes --force --preserve-config --non-interactive >/dev/null 2>&1 || true
 echo "[render] $(find "$out" -type f | wc -l) manifests in $out ($((SECONDS - t0))s)"
