@@ -25,3 +25,15 @@ pets_pulumi_env() {
         export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
     fi
 }
+
+# A workspace for throw-away stacks: the project's files linked into <dir>, so `pulumi stack
+# init` writes its Pulumi.<stack>.yaml (and encryption salt) there, never into the repo.
+#   pets_workspace <dir>
+pets_workspace() {
+    local ws="$1" root f
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    mkdir -p "$ws"
+    for f in Pulumi.yaml index.ts components stacks liberator package.json tsconfig.json node_modules; do
+        [ -e "$root/$f" ] && ln -sfn "$root/$f" "$ws/$f"
+    done
+}

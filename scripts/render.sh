@@ -14,17 +14,19 @@ pets_pulumi_env "$state"
 cd "$root"
 [ -d node_modules/@pulumi/pulumi ] || npm ci --no-audit --no-fund
 
-# Dev config plus the render directory, in a config file of its own: Pulumi.dev.yaml is untouched.
-cfg="$state/Pulumi.dev.render.yaml"
+# The dev config plus the render directory, in a workspace of its own: the repo is untouched.
+ws="$state/workspace"
+rm -rf "$ws"
+pets_workspace "$ws"
 node -e '
 const fs = require("fs"), yaml = require("js-yaml");
 const doc = yaml.load(fs.readFileSync("Pulumi.dev.yaml", "utf8"));
 doc.config["pets:renderYamlTo"] = process.argv[2];
-fs.writeFileSync(process.argv[1], yaml.dump(doc));' "$cfg" "$out"
+fs.writeFileSync(process.argv[1], yaml.dump(doc));' "$ws/Pulumi.dev.yaml" "$out"
 
 rm -rf "$out"
-pulumi stack rm dev --yes --force --preserve-config --non-interactive >/dev/null 2>&1 || true
+cd "$ws"
+pulumi stack rm dev --yes --force --non-interactive >/dev/null 2>&1 || true
 pulumi stack init dev --non-interactive >/dev/null
-pulumi up --stack dev --config-file "$cfg" --yes --skip-preview --non-interactive --suppress-progress
-pulumi stack rm dev --yes --force --preserve-config --non-interactive >/dev/null 2>&1 || true
+pulumi up --stack dev --yes --skip-preview --non-interactive --suppress-progress
 echo "[render] $(find "$out" -type f | wc -l) manifests in $out ($((SECONDS - t0))s)"

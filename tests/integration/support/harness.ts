@@ -65,13 +65,21 @@ export interface PulumiResult {
 export class TestStack {
     readonly dir: string;
     readonly configFile: string;
+    readonly workspace: string;
     private config: Record<string, unknown>;
 
     constructor(readonly name = "dev", overrides: Record<string, unknown> = {}) {
         this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "pets-it-"));
         fs.mkdirSync(path.join(this.dir, "backend"));
         fs.writeFileSync(path.join(this.dir, "passphrase"), crypto.randomBytes(18).toString("base64url"), { mode: 0o600 });
-        this.configFile = path.join(this.dir, `Pulumi.${name}.yaml`);
+        // The project's files linked into a workspace: `stack init` writes Pulumi.<stack>.yaml
+        // (with its encryption salt) there, not into the repo.
+        this.workspace = path.join(this.dir, "ws");
+        fs.mkdirSync(this.workspace);
+        for (const f of ["Pulumi.yaml", "index.ts", "components", "stacks", "liberator", "package.json", "tsconfig.json", "node_modules"]) {
+            if (fs.existsSync(path.join(root, f))) fs.symlinkSync(path.join(root, f), path.join(this.workspace, f));
+        }
+        this.configFile = path.join(this.workspace, `Pulumi.${name}.yaml`);
         const dev = yaml.load(fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
         this.config = { ...dev.config };
         delete this.config["kubernetes:context"];
@@ -85,7 +93,9 @@ export class TestStack {
             const old = this.config[k];
             this.config[k] = v !== null && typeof v === "object" && !Array.isArray(v) && old && typeof old === "object" ? { ...(old as object), ...(v as object) } : v;
         }
-        fs.writeFileSync(this.configFile, yaml.dump({ config: this.config }));
+        // Keep what `stack init` added (the encryption salt).
+        const current = fs.existsSync(this.configFile) ? ((yaml.load(fs.readFileSync(this.configFile, "utf8")) as object) ?? {}) : {};
+        fs.writeFileSync(this.configFile, yaml.dump({ ...current, config: this.config }));
     }
 
     env(): NodeJS.ProcessEnv {
@@ -101,9 +111,9 @@ export class TestStack {
         };
     }
 
-    run(args: string[], timeoutMs = 600_000, withConfig = true): Promise<PulumiResult> {
+    run(args: string[], timeoutMs = 600_000): Promise<PulumiResult> {
         const t0 = Date.now();
-        const flags = ["--stack", this.name, ...(withConfig ? ["--config-file", this.configFile] : []), "--non-interactive", "--cwd", root];
+        const flags = ["--stack", this.name, "--non-interactive", "--cwd", this.workspace];
         return new Promise((resolve) => {
             const child = spawn("pulumi", [...args, ...flags], { env: this.env() });
             let stdout = "";
@@ -119,7 +129,7 @@ export class TestStack {
     }
 
     async init(): Promise<void> {
-        const r = await this.run(["stack", "init"], 60_000, false);
+        const r = await this.run(["stack", "init"], 60_000);
         if (r.code !== 0 && !/already exists/.test(r.stderr)) throw new Error(`stack init failed: ${r.stderr}${r.stdout}`);
     }
 
@@ -140,7 +150,7 @@ export class TestStack {
     }
 
     async outputs(): Promise<Record<string, unknown>> {
-        const r = await this.run(["stack", "output", "--json", "--show-secrets"], 60_000, false);
+        const r = await this.run(["stack", "output", "--json", "--show-secrets"], 60_000);
         return JSON.parse(r.stdout);
     }
 
