@@ -20,3 +20,4 @@ export const mysqlHosts = outputs.mysqlHosts;
 export const mysqlPasswordSecret = outputs.mysqlPasswordSecret;
 export const kubiaSrv = outputs.kubiaSrv;
 export const storageClassName = outputs.storageClassName;
+export const liberatorNamespace = outputs.liberatorNamespace;

@@ -133,7 +133,17 @@ export interface StatefulWorkloadArgs {
     clusterDomain?: string;
     /** TLS through cert-manager: a Certificate for every pod's stable DNS names and the Services' names, kept in step with `replicas`, its Secret mounted read-only in every pod (docs/tls.md). @default none */
     tls?: tls.TlsArgs;
+    /**
+     * What a NodeLiberator may do when a pod's PVC is bound to a local volume on a node that died:
+     * "wait" for the node (no data is lost), or "delete-pvc" so the replacement pod starts on a
+     * healthy node with fresh, empty storage — only for replicated stores that resync from peers.
+     * @default "wait"
+     */
+    localVolumePolicy?: "wait" | "delete-pvc";
 }
+
+/** The StatefulSet annotation a NodeLiberator reads for `localVolumePolicy`. */
+export const LOCAL_VOLUME_POLICY_ANNOTATION = "liberator.pets/local-volume-policy";
 
 /** The args with every default applied; produced by `resolveStatefulWorkloadArgs`. */
 export interface ResolvedStatefulWorkload {
@@ -155,6 +165,7 @@ export interface ResolvedStatefulWorkload {
     clusterDomain: string;
     terminationGracePeriodSeconds: number;
     tls?: tls.ResolvedTls;
+    localVolumePolicy: "wait" | "delete-pvc";
 }
 
 const PROTOCOLS = ["TCP", "UDP", "SCTP"] as const;
@@ -304,6 +315,8 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
     }
     const clusterDomain = args.clusterDomain ?? "cluster.local";
     val.check("clusterDomain", clusterDomain, v.dns1123Subdomain(clusterDomain));
+    const localVolumePolicy = args.localVolumePolicy ?? "wait";
+    val.check("localVolumePolicy", localVolumePolicy, v.oneOf(localVolumePolicy, ["wait", "delete-pvc"]));
     const tlsConfig = tls.resolveTls(val, args.tls, { statefulSetName, serviceName, replicas, ordinalsStart, clusterDomain, clientService, namespace: args.namespace, volumeClaims, extraVolumes: args.extraVolumes, extraVolumeMounts: args.extraVolumeMounts });
 
     val.throwIfInvalid();
@@ -325,6 +338,7 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
         labels,
         clusterDomain,
         terminationGracePeriodSeconds,
+        localVolumePolicy,
         ...(tlsConfig ? { tls: tlsConfig } : {}),
     };
 }
@@ -495,7 +509,7 @@ export class StatefulWorkload extends pulumi.ComponentResource {
                 name: r.statefulSetName,
                 namespace,
                 labels,
-                annotations: awaitAnnotations(r),
+                annotations: { ...awaitAnnotations(r), [LOCAL_VOLUME_POLICY_ANNOTATION]: r.localVolumePolicy },
             },
             spec: {
                 // Set explicitly: the Service must exist under this name for the pods' DNS records.

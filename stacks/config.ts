@@ -6,9 +6,11 @@ export interface StackConfig {
     namespace: string;
     /** StorageClass of the workloads' claims. @default the cluster's default class */
     storageClassName?: string;
-    web: { enabled: boolean; replicas: number; partition: number; image?: string; storageSize: string };
+    web: { enabled: boolean; replicas: number; partition: number; image?: string; storageSize: string; localVolumePolicy: "wait" | "delete-pvc" };
     mysql: { enabled: boolean; replicas: number; image?: string; storageSize: string; database?: string; existingRootPasswordSecret?: string };
     kubia: { enabled: boolean; replicas: number; image?: string };
+    /** The NodeLiberator; its settings pass through to the component, which validates them. */
+    liberator: { enabled: boolean } & Record<string, unknown>;
     /** Render every manifest as YAML into this directory instead of deploying (GitOps, review). @default deploy to the cluster */
     renderYamlTo?: string;
     /** The local-path provisioner; its class backs every claim unless storageClassName is set. */
@@ -60,7 +62,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     const storageClassName = optString(val, "pets:storageClassName", raw.storageClassName, v.dns1123Subdomain);
 
     const web = section(val, "web", raw.web);
-    known(val, "web", web, ["enabled", "replicas", "partition", "image", "storageSize"]);
+    known(val, "web", web, ["enabled", "replicas", "partition", "image", "storageSize", "localVolumePolicy"]);
     const webReplicas = count(val, "pets:web.replicas", web.replicas, 3);
     const partition = count(val, "pets:web.partition", web.partition, 0);
     if (Number.isInteger(partition) && Number.isInteger(webReplicas) && webReplicas >= 0 && partition > webReplicas) {
@@ -72,6 +74,8 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     const kubia = section(val, "kubia", raw.kubia);
     known(val, "kubia", kubia, ["enabled", "replicas", "image"]);
 
+    const lib = section(val, "liberator", raw.liberator);
+    known(val, "liberator", lib, LIBERATOR_KEYS);
     const lp = section(val, "localPath", raw.localPath);
     known(val, "localPath", lp, ["enabled", "namespace", "storageClassName", "reclaimPolicy", "nodePath", "isDefaultClass", "image"]);
 
@@ -84,7 +88,9 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
             partition,
             image: optString(val, "pets:web.image", web.image, v.image),
             storageSize: optString(val, "pets:web.storageSize", web.storageSize, v.storageQuantity) ?? "1Gi",
+            localVolumePolicy: (optString(val, "pets:web.localVolumePolicy", web.localVolumePolicy, (x) => v.oneOf(x, ["wait", "delete-pvc"])) ?? "wait") as "wait" | "delete-pvc",
         },
+        liberator: { ...lib, enabled: bool(val, "pets:liberator.enabled", lib.enabled, true) },
         mysql: {
             enabled: bool(val, "pets:mysql.enabled", mysql.enabled, true),
             replicas: count(val, "pets:mysql.replicas", mysql.replicas, 1),
@@ -114,7 +120,25 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     return cfg;
 }
 
+/** Settings of `pets:liberator` besides `enabled`: NodeLiberator args of plain values. */
+export const LIBERATOR_KEYS = [
+    "enabled",
+    "namespace",
+    "mode",
+    "unhealthyAfterSeconds",
+    "maxUnhealthy",
+    "dryRun",
+    "optOutLabel",
+    "forceDeletePods",
+    "releaseLocalVolumes",
+    "orphanedVolumes",
+    "orphanedVolumeGraceSeconds",
+    "heartbeatIntervalSeconds",
+    "image",
+    "logLevel",
+];
+
 /** The structured keys read with getObject, the plain ones with get. */
-export const OBJECT_KEYS = ["web", "mysql", "kubia", "localPath"] as const;
+export const OBJECT_KEYS = ["web", "mysql", "kubia", "localPath", "liberator"] as const;
 export const STRING_KEYS = ["namespace", "storageClassName", "renderYamlTo"] as const;
 

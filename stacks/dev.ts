@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { Kubia, LocalPathProvisioner, MySql, NginxWeb } from "../components";
+import { Kubia, LocalPathProvisioner, MySql, NginxWeb, NodeLiberator, NodeLiberatorArgs } from "../components";
 import { StackConfig } from "./config";
 
 export interface DeployInputs {
@@ -14,7 +14,8 @@ export const RENDER_MODE_MYSQL_SECRET = "mysql-root-password";
 
 /**
  * The dev stack: the example pets on a local kind/minikube cluster — the local-path provisioner
- * and its class, the nginx web StatefulSet and MySQL (and kubia when enabled) on it.
+ * and its class, the node liberator, the nginx web StatefulSet and MySQL (and kubia when
+ * enabled) on it.
  */
 export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
     // Render mode: every object goes to YAML files through this provider and nothing touches a
@@ -44,6 +45,12 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
         outputs.storageClassName = storage.storageClassName;
     }
 
+    if (config.liberator.enabled) {
+        const { enabled: _enabled, ...settings } = config.liberator;
+        const liberator = new NodeLiberator("liberator", settings as NodeLiberatorArgs, opts);
+        outputs.liberatorNamespace = liberator.namespace;
+    }
+
     if (config.web.enabled) {
         const web = new NginxWeb("web", {
             namespace,
@@ -51,7 +58,7 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
             image: config.web.image,
             storageSize: config.web.storageSize,
             storageClassName,
-            workload: { updateStrategy: { type: "RollingUpdate", partition: config.web.partition } },
+            workload: { updateStrategy: { type: "RollingUpdate", partition: config.web.partition }, localVolumePolicy: config.web.localVolumePolicy },
         }, opts);
         outputs.webPods = web.podDnsNames;
         outputs.webPvcs = web.pvcNames;

@@ -12,7 +12,8 @@ describe("stack config", () => {
         expect(parseStackConfig({})).toEqual({
             namespace: "pets",
             storageClassName: undefined,
-            web: { enabled: true, replicas: 3, partition: 0, image: undefined, storageSize: "1Gi" },
+            web: { enabled: true, replicas: 3, partition: 0, image: undefined, storageSize: "1Gi", localVolumePolicy: "wait" },
+            liberator: { enabled: true },
             mysql: { enabled: true, replicas: 1, image: undefined, storageSize: "2Gi", database: undefined, existingRootPasswordSecret: undefined },
             renderYamlTo: undefined,
             kubia: { enabled: false, replicas: 2, image: undefined },
@@ -24,7 +25,7 @@ describe("stack config", () => {
         [{ namespace: "Pets" }, "stack config: pets:namespace = \"Pets\" is invalid: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"],
         [{ web: { replicas: -1 } }, "stack config: pets:web.replicas = -1 is invalid: must be a whole number >= 0"],
         [{ web: { replicas: 2, partition: 3 } }, "stack config: pets:web.partition = 3 is invalid: must be at most pets:web.replicas (2)"],
-        [{ web: { replica: 2 } }, "stack config: pets:web.replica = 2 is invalid: is not a known setting; known settings are enabled, replicas, partition, image, storageSize"],
+        [{ web: { replica: 2 } }, "stack config: pets:web.replica = 2 is invalid: is not a known setting; known settings are enabled, replicas, partition, image, storageSize, localVolumePolicy"],
         [{ mysql: { storageSize: "2GB" } }, 'stack config: pets:mysql.storageSize = "2GB" is invalid: must be a positive Kubernetes quantity such as "1Gi", "500Mi" or "10G" (binary suffixes Ki, Mi, Gi, Ti, Pi, Ei; decimal k, M, G, T, P, E)'],
         [{ mysql: { enabled: "yes" } }, 'stack config: pets:mysql.enabled = "yes" is invalid: must be true or false'],
         [{ localPath: { reclaimPolicy: "Keep" } }, 'stack config: pets:localPath.reclaimPolicy = "Keep" is invalid: must be one of "Delete", "Retain"'],
@@ -64,6 +65,9 @@ describe("the dev program under mocks", () => {
         expect(sc.volumeBindingMode).toBe("WaitForFirstConsumer");
         expect(sc.reclaimPolicy).toBe("Retain");
         findObject(registered, "Namespace", "pets-local-path");
+        const ds = findObject(registered, "DaemonSet");
+        expect(ds.metadata.namespace).toBe("tkr-system");
+        expect(ds.spec.template.spec.serviceAccountName).toBe("high-availability");
         const mysql = findObject(registered, "StatefulSet", "mysql");
         expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name).toBe("mysql-root-password");
         expect(findObject(registered, "Secret", "mysql-root-password").stringData.password).toBe("mock-generated-mysql-root-password");

@@ -35,7 +35,7 @@ describe("StatefulWorkload defaults", () => {
         expect(sts.spec.podManagementPolicy).toBe("OrderedReady");
         expect(sts.spec.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { partition: 0 } });
         expect(sts.spec.replicas).toBe(1);
-        expect(sts.metadata.annotations).toEqual({});
+        expect(sts.metadata.annotations).toEqual({ "liberator.pets/local-volume-policy": "wait" });
     });
 
     test("restricted security context and soft anti-affinity by default", async () => {
@@ -51,6 +51,18 @@ describe("StatefulWorkload defaults", () => {
         const pdb = findObject(registered, "PodDisruptionBudget", "web");
         expect(pdb.spec.maxUnavailable).toBe(1);
         expect(pdb.spec.selector.matchLabels).toEqual({ "app.kubernetes.io/name": "web", "app.kubernetes.io/instance": "web" });
+    });
+});
+
+describe("StatefulWorkload and the liberator", () => {
+    test("opting in to delete-pvc annotates the StatefulSet the liberator reads", async () => {
+        await build("web", { localVolumePolicy: "delete-pvc" });
+        expect(findObject(registered, "StatefulSet", "web").metadata.annotations["liberator.pets/local-volume-policy"]).toBe("delete-pvc");
+    });
+
+    test("the annotation key is the one the controller reads", async () => {
+        const { LOCAL_VOLUME_POLICY_KEY } = await import("../../liberator/decide");
+        expect(m.LOCAL_VOLUME_POLICY_ANNOTATION).toBe(LOCAL_VOLUME_POLICY_KEY);
     });
 });
 
@@ -124,7 +136,7 @@ describe("StatefulWorkload overrides", () => {
         { strategy: { type: "RollingUpdate" as const, partition: 0 }, replicas: 3, annotations: {} },
     ])("await annotations for $strategy.type with $replicas replicas", async ({ strategy, replicas, annotations }) => {
         await build("web", { updateStrategy: strategy, replicas });
-        expect(findObject(registered, "StatefulSet", "web").metadata.annotations).toEqual(annotations);
+        expect(findObject(registered, "StatefulSet", "web").metadata.annotations).toEqual({ ...annotations, "liberator.pets/local-volume-policy": "wait" });
     });
 
     test("every object passes the Kubernetes OpenAPI schema", async () => {
