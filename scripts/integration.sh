@@ -14,4 +14,4 @@ trap 'bash scripts/cluster/down.sh' EXIT
 PETS_KUBECONFIG="$(bash scripts/cluster/up.sh)"
 export PETS_KUBECONFIG
 echo "[integration] cluster up ($((SECONDS - t1))s)"
-npx --no-install jest --selectProjects integration --runInBand --ci
+npx --no-install jest --selectProjects integration --runInBand --ci "$@"

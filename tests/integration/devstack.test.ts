@@ -2,7 +2,7 @@
 // (etcd, kube-apiserver, controller-manager, scheduler; kwok nodes). Run through
 // scripts/integration.sh, which builds the tools and starts the cluster. One stack, in order:
 // deploy, identity and storage, scale down and up, canary, destroy.
-import { createLocalPVs, isReady, kubectl, kubectlJson, pods, TestStack, waitFor, workerNodes } from "./support/harness";
+import { createLocalPVs, ensureCluster, isReady, kubectl, kubectlJson, pods, TestStack, waitFor, workerNodes } from "./support/harness";
 
 const NS = "pets";
 const WEB = "app.kubernetes.io/name=web";
@@ -12,6 +12,7 @@ let stack: TestStack;
 const timings: Record<string, number> = {};
 
 beforeAll(async () => {
+    ensureCluster({ fresh: true });
     // Stand-ins for the provisioner's volumes (see createLocalPVs), four per worker.
     createLocalPVs(workerNodes(), 4, "local-path");
     stack = new TestStack("dev", { "pets:web": { replicas: 3, partition: 0 } });

@@ -10,6 +10,17 @@ import * as yaml from "js-yaml";
 
 export const root = path.join(__dirname, "..", "..", "..");
 
+/**
+ * Starts the test cluster, or reuses it when healthy (a partly dead one is started afresh).
+ * `fresh` stops it first: every start has an empty etcd, so test files do not see each other.
+ */
+export function ensureCluster(opts: { fresh?: boolean } = {}): string {
+    if (opts.fresh) execFileSync("bash", [path.join(root, "scripts", "cluster", "down.sh")], { stdio: ["ignore", "inherit", "inherit"] });
+    const out = execFileSync("bash", [path.join(root, "scripts", "cluster", "up.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    process.env.PETS_KUBECONFIG = out.trim().split("\n").pop();
+    return process.env.PETS_KUBECONFIG!;
+}
+
 export function kubeconfig(): string {
     const k = process.env.PETS_KUBECONFIG;
     if (!k || !fs.existsSync(k)) throw new Error("PETS_KUBECONFIG is not set: run the integration tests through scripts/integration.sh");

@@ -1,0 +1,116 @@
+// Node failure for real: a kwok process is a node's kubelet; killing it stops the node's status
+// updates and Lease renewals, and the node lifecycle controller marks the node NotReady. The
+// liberator runs as real processes of the controller's compiled code, one per node (as the
+// DaemonSet would), each with a token of the component's own ServiceAccount.
+import { ChildProcess, execFileSync, spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { kubeconfig, kubectl, kubectlJson, root } from "./harness";
+
+const clusterDir = () => process.env.PETS_CLUSTER_DIR ?? path.join(os.homedir(), ".cache", "pulumi-pets-cluster");
+const killed = new Map<string, string[]>();
+
+/** Kills the node's kwok process (SIGKILL: a power cut, not a shutdown). */
+export function killNode(node: string): void {
+    const pidFile = path.join(clusterDir(), "pids", `kwok-${node}.pid`);
+    const pid = Number(fs.readFileSync(pidFile, "utf8").trim());
+    if (!fs.existsSync(`/proc/${pid}`)) throw new Error(`kwok of ${node} (pid ${pid}) is not running`);
+    killed.set(node, fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean));
+    process.kill(pid, "SIGKILL");
+}
+
+/** Starts the node's kwok process again with its original command line. */
+export function restoreNode(node: string): void {
+    const argv = killed.get(node);
+    if (!argv) throw new Error(`node ${node} was not killed by this test`);
+    // Through setsid, in a session of its own like up.sh's processes; setsid execs in place, so
+    // the pid is kwok's and down.sh stops it.
+    const log = fs.openSync(path.join(clusterDir(), "logs", `kwok-${node}.log`), "a");
+    const child = spawn("setsid", argv, { stdio: ["ignore", log, log] });
+    child.unref();
+    fs.closeSync(log);
+    fs.writeFileSync(path.join(clusterDir(), "pids", `kwok-${node}.pid`), String(child.pid));
+    killed.delete(node);
+}
+
+/**
+ * After its node returns, a pod that was marked not Ready stays so under kwok (a kubelet would
+ * report it Ready again): delete it, as a kubelet restart would, and the StatefulSet recreates it
+ * on the same node (its local volume is there).
+ */
+export function refreshPod(namespace: string, name: string): void {
+    kubectl(["-n", namespace, "delete", "pod", name, "--wait=false"]);
+}
+
+export function nodeReady(node: string): boolean {
+    const n = kubectlJson(["get", "node", node]);
+    return (n.status.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True");
+}
+
+export function taints(node: string): string[] {
+    const n = kubectlJson(["get", "node", node]);
+    return (n.spec.taints ?? []).map((t: any) => `${t.key}=${t.value ?? ""}:${t.effect}`);
+}
+
+export const OUT_OF_SERVICE = "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute";
+
+/** A kubeconfig holding a token of the liberator's ServiceAccount: the component's RBAC, for real. */
+export function serviceAccountKubeconfig(namespace: string, serviceAccount: string, file: string): string {
+    const token = kubectl(["-n", namespace, "create", "token", serviceAccount, "--duration", "2h"]).trim();
+    const admin = kubectlJson(["config", "view", "--raw", "--minify"]);
+    const cluster = admin.clusters[0].cluster;
+    const cfg = {
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "pets", cluster }],
+        users: [{ name: serviceAccount, user: { token } }],
+        contexts: [{ name: "liberator", context: { cluster: "pets", user: serviceAccount, namespace } }],
+        "current-context": "liberator",
+    };
+    fs.writeFileSync(file, JSON.stringify(cfg), { mode: 0o600 });
+    return file;
+}
+
+export interface Replica {
+    node: string;
+    child: ChildProcess;
+    log: string;
+}
+
+/** Starts one liberator process per node, like the DaemonSet's pods. */
+export function startLiberators(nodes: string[], kubeconfigFile: string, flags: string[], logDir: string): Replica[] {
+    const main = path.join(root, "dist", "liberator", "main.js");
+    if (!fs.existsSync(main)) execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: root });
+    return nodes.map((node) => {
+        const log = path.join(logDir, `liberator-${node}.log`);
+        const fd = fs.openSync(log, "a");
+        const child = spawn(process.execPath, [main, `--kubeconfig=${kubeconfigFile}`, `--node-name=${node}`, `--identity=liberator-${node}`, "--metrics-address=127.0.0.1:0", ...flags], {
+            stdio: ["ignore", fd, fd],
+        });
+        return { node, child, log };
+    });
+}
+
+export async function stopLiberators(replicas: Replica[]): Promise<void> {
+    await Promise.all(
+        replicas.map(
+            (r) =>
+                new Promise<void>((resolve) => {
+                    if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve();
+                    r.child.once("exit", () => resolve());
+                    r.child.kill("SIGTERM");
+                    setTimeout(() => r.child.kill("SIGKILL"), 5000).unref();
+                }),
+        ),
+    );
+}
+
+export function events(node: string): { reason: string; message: string }[] {
+    return kubectlJson<{ items: any[] }>(["get", "events", "-n", "default", "--field-selector", `involvedObject.kind=Node,involvedObject.name=${node}`]).items.map((e) => ({
+        reason: e.reason,
+        message: e.message,
+    }));
+}
+
+export { kubeconfig };
