@@ -2,28 +2,28 @@
  * as a consumer installs it) and `integration` (the real pulumi CLI against a real API server). */
 const tsJest = ["ts-jest", { tsconfig: "tsconfig.json" }];
 module.exports = {
-  reporters: ["default", "<rootDir>/tests/support/summary-reporter.js"],
-  projects: [
-    {
-      displayName: "unit",
-      testEnvironment: "node",
-      roots: ["<rootDir>/tests/unit"],
-      testMatch: ["**/*.test.ts"],
-      transform: { "^.+\\.ts$": tsJest },
-    },
-    {
-      displayName: "package",
-      testEnvironment: "node",
-      roots: ["<rootDir>/tests/package"],
-      testMatch: ["**/*.test.ts"],
-      transform: { "^.+\\.ts$": tsJest },
-    },
-    {
-      displayName: "integration",
-      testEnvironment: "node",
-      roots: ["<rootDir>/tests/integration"],
-      testMatch: ["**/*.test.ts"],
-      transform: { "^.+\\.ts$": tsJest },
-    },
-  ],
+    reporters: ["default", "<rootDir>/tests/support/summary-reporter.js"],
+    projects: [
+        {
+            displayName: "unit",
+            testEnvironment: "node",
+            roots: ["<rootDir>/tests/unit"],
+            testMatch: ["**/*.test.ts"],
+            transform: { "^.+\\.ts$": tsJest },
+        },
+        {
+            displayName: "package",
+            testEnvironment: "node",
+            roots: ["<rootDir>/tests/package"],
+            testMatch: ["**/*.test.ts"],
+            transform: { "^.+\\.ts$": tsJest },
+        },
+        {
+            displayName: "integration",
+            testEnvironment: "node",
+            roots: ["<rootDir>/tests/integration"],
+            testMatch: ["**/*.test.ts"],
+            transform: { "^.+\\.ts$": tsJest },
+        },
+    ],
 };

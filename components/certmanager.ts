@@ -39,12 +39,19 @@ export function resolveCertManagerArgs(name: string, args: CertManagerArgs = {},
     const namespace = args.namespace ?? "cert-manager";
     val.check("namespace", namespace, v.dns1123Label(namespace));
     const version = args.version ?? CERT_MANAGER_CHART_VERSION;
-    val.check("version", version, typeof version === "string" && CHART_VERSION.test(version) ? undefined : 'must be an exact chart version such as "v1.19.2" (no ranges: the install must be repeatable)');
+    val.check(
+        "version",
+        version,
+        typeof version === "string" && CHART_VERSION.test(version)
+            ? undefined
+            : 'must be an exact chart version such as "v1.19.2" (no ranges: the install must be repeatable)',
+    );
     const repository = args.repository ?? CERT_MANAGER_CHART_REPOSITORY;
     val.check("repository", repository, v.nonEmptyString(repository, 'must be a chart repository URL such as "https://charts.jetstack.io"'));
     const values = args.values ?? {};
     if (values === null || typeof values !== "object" || Array.isArray(values)) val.fail("values", values, "must be an object of Helm values");
-    else if ("installCRDs" in values || "crds" in values) val.fail("values", values, "must not set installCRDs or crds: the component always installs the CRDs");
+    else if ("installCRDs" in values || "crds" in values)
+        val.fail("values", values, "must not set installCRDs or crds: the component always installs the CRDs");
     val.throwIfInvalid();
     return { mode, namespace, createNamespace: args.createNamespace ?? true, version, repository, values };
 }

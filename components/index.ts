@@ -10,4 +10,26 @@ export * from "./tls";
 export * from "./certmanager";
 export * from "./privateca";
 export * from "./localpathprovisioner";
-export { NodeLiberator, resolveNodeLiberatorArgs, clusterRoleRules as liberatorClusterRoleRules, leaseRoleRules as liberatorLeaseRoleRules, nodeLeaseRoleRules as liberatorNodeLeaseRoleRules, eventRoleRules as liberatorEventRoleRules, liberatorEnv, liberatorCode, liberatorSelector, DEFAULT_LIBERATOR_IMAGE, DEFAULT_LIBERATOR_NAMESPACE, DEFAULT_LIBERATOR_SERVICE_ACCOUNT, DEFAULT_LIBERATOR_OPT_OUT_LABEL, DEFAULT_LIBERATOR_RESOURCES, LIBERATOR_LOCAL_VOLUME_POLICY_KEY, type NodeLiberatorArgs, type ResolvedNodeLiberator, type HttpFenceArgs, type CommandFenceArgs, type LiberatorMode, type OrphanedVolumesPolicy } from "./nodeliberator";
+export {
+    NodeLiberator,
+    resolveNodeLiberatorArgs,
+    clusterRoleRules as liberatorClusterRoleRules,
+    leaseRoleRules as liberatorLeaseRoleRules,
+    nodeLeaseRoleRules as liberatorNodeLeaseRoleRules,
+    eventRoleRules as liberatorEventRoleRules,
+    liberatorEnv,
+    liberatorCode,
+    liberatorSelector,
+    DEFAULT_LIBERATOR_IMAGE,
+    DEFAULT_LIBERATOR_NAMESPACE,
+    DEFAULT_LIBERATOR_SERVICE_ACCOUNT,
+    DEFAULT_LIBERATOR_OPT_OUT_LABEL,
+    DEFAULT_LIBERATOR_RESOURCES,
+    LIBERATOR_LOCAL_VOLUME_POLICY_KEY,
+    type NodeLiberatorArgs,
+    type ResolvedNodeLiberator,
+    type HttpFenceArgs,
+    type CommandFenceArgs,
+    type LiberatorMode,
+    type OrphanedVolumesPolicy,
+} from "./nodeliberator";

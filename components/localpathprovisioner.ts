@@ -148,7 +148,11 @@ export function provisionerNameRule(value: unknown): string | undefined {
  * Applies defaults and validates every plain argument. Throws a ValidationError listing every
  * invalid field before any resource exists. Images given as Outputs are checked when they resolve.
  */
-export function resolveLocalPathProvisionerArgs(name: string, args: LocalPathProvisionerArgs = {}, context = `LocalPathProvisioner "${name}"`): ResolvedLocalPathProvisioner {
+export function resolveLocalPathProvisionerArgs(
+    name: string,
+    args: LocalPathProvisionerArgs = {},
+    context = `LocalPathProvisioner "${name}"`,
+): ResolvedLocalPathProvisioner {
     const val = new v.Validator(context);
     if (args === null || typeof args !== "object") {
         val.fail("args", args, "must be an object (every field is optional)");
@@ -184,14 +188,22 @@ export function resolveLocalPathProvisionerArgs(name: string, args: LocalPathPro
             val.fail("sharedFileSystemPath", shared, "cannot be combined with nodePathMap: the provisioner uses one or the other; remove one of them");
         }
         if (volumeType === "local") {
-            val.fail("volumeType", volumeType, 'must be "hostPath" with sharedFileSystemPath: "local" volumes need node affinity, which shared-filesystem volumes do not have');
+            val.fail(
+                "volumeType",
+                volumeType,
+                'must be "hostPath" with sharedFileSystemPath: "local" volumes need node affinity, which shared-filesystem volumes do not have',
+            );
         }
     } else {
         const nodePathMap = args.nodePathMap ?? [{ node: DEFAULT_PATH_FOR_NON_LISTED_NODES, paths: [DEFAULT_LOCAL_PATH_NODE_PATH] }];
         config.nodePathMap = nodePathMap;
         checkNodePathMap(val, nodePathMap);
         if (volumeBindingMode === "Immediate") {
-            val.fail("volumeBindingMode", volumeBindingMode, 'must be "WaitForFirstConsumer" with nodePathMap: the provisioner must know the pod\'s node to pick its directory; "Immediate" works only with sharedFileSystemPath');
+            val.fail(
+                "volumeBindingMode",
+                volumeBindingMode,
+                'must be "WaitForFirstConsumer" with nodePathMap: the provisioner must know the pod\'s node to pick its directory; "Immediate" works only with sharedFileSystemPath',
+            );
         }
     }
     if (args.cmdTimeoutSeconds !== undefined) {
@@ -205,8 +217,11 @@ export function resolveLocalPathProvisionerArgs(name: string, args: LocalPathPro
             if (shared !== undefined) {
                 val.fail("nodePath", args.nodePath, "needs nodePathMap: with sharedFileSystemPath the provisioner ignores it");
             } else if (Array.isArray(config.nodePathMap)) {
-                const listed = config.nodePathMap.some((e) => Array.isArray(e?.paths) && e.paths.some((p) => typeof p === "string" && cleanPath(p) === cleanPath(args.nodePath!)));
-                if (!listed) val.fail("nodePath", args.nodePath, "must be one of the paths in nodePathMap: the provisioner only creates volumes under listed paths");
+                const listed = config.nodePathMap.some(
+                    (e) => Array.isArray(e?.paths) && e.paths.some((p) => typeof p === "string" && cleanPath(p) === cleanPath(args.nodePath!)),
+                );
+                if (!listed)
+                    val.fail("nodePath", args.nodePath, "must be one of the paths in nodePathMap: the provisioner only creates volumes under listed paths");
             }
             parameters.nodePath = args.nodePath;
         }
@@ -214,7 +229,11 @@ export function resolveLocalPathProvisionerArgs(name: string, args: LocalPathPro
     if (args.pathPattern !== undefined) {
         const p = args.pathPattern;
         if (typeof p !== "string" || !PATH_PATTERN_PREFIX.test(p) || p.split("/").includes("..")) {
-            val.fail("pathPattern", p, 'must start with "{{ .PVC.Namespace }}/{{ .PVC.Name }}/" (the provisioner refuses other patterns) and contain no ".." segments');
+            val.fail(
+                "pathPattern",
+                p,
+                'must start with "{{ .PVC.Namespace }}/{{ .PVC.Name }}/" (the provisioner refuses other patterns) and contain no ".." segments',
+            );
         } else {
             parameters.pathPattern = p;
         }
@@ -233,7 +252,8 @@ export function resolveLocalPathProvisionerArgs(name: string, args: LocalPathPro
     v.checkLabels(val, "labels", labels);
     v.checkLabels(val, "nodeSelector", args.nodeSelector);
     for (const reserved of ["app.kubernetes.io/name", "app.kubernetes.io/instance"]) {
-        if (reserved in labels) val.fail(`labels["${reserved}"]`, labels[reserved], "is set by the component (it selects the provisioner's pod) and cannot be overridden");
+        if (reserved in labels)
+            val.fail(`labels["${reserved}"]`, labels[reserved], "is set by the component (it selects the provisioner's pod) and cannot be overridden");
     }
 
     val.throwIfInvalid();
@@ -261,7 +281,11 @@ export function resolveLocalPathProvisionerArgs(name: string, args: LocalPathPro
 /** The rules upstream's canonicalizeConfig enforces, checked before anything is applied. */
 function checkNodePathMap(val: v.Validator, nodePathMap: NodePathArgs[]): void {
     if (!Array.isArray(nodePathMap) || nodePathMap.length === 0) {
-        val.fail("nodePathMap", nodePathMap, `must list at least one node (or the "${DEFAULT_PATH_FOR_NON_LISTED_NODES}" entry), or set sharedFileSystemPath instead`);
+        val.fail(
+            "nodePathMap",
+            nodePathMap,
+            `must list at least one node (or the "${DEFAULT_PATH_FOR_NON_LISTED_NODES}" entry), or set sharedFileSystemPath instead`,
+        );
         return;
     }
     const nodes = new Set<string>();
@@ -328,7 +352,10 @@ export function buildHelperPodYaml(helperImage: string, imagePullPolicy: string 
 }
 
 /** The ConfigMap's data: config.json, setup, teardown and helperPod.yaml, as upstream names them. */
-export function buildLocalPathConfigMapData(r: Pick<ResolvedLocalPathProvisioner, "config" | "setupScript" | "teardownScript" | "imagePullPolicy">, helperImage: string): Record<string, string> {
+export function buildLocalPathConfigMapData(
+    r: Pick<ResolvedLocalPathProvisioner, "config" | "setupScript" | "teardownScript" | "imagePullPolicy">,
+    helperImage: string,
+): Record<string, string> {
     return {
         "config.json": buildConfigJson(r.config),
         setup: r.setupScript,
@@ -342,7 +369,11 @@ export function buildLocalPathConfigMapData(r: Pick<ResolvedLocalPathProvisioner
  * changes; a new name lets it create the new one first and roll the Deployment onto it.
  */
 export function localPathConfigMapName(name: string, data: Record<string, string>): string {
-    const hash = crypto.createHash("sha256").update(JSON.stringify(Object.entries(data).sort())).digest("hex").slice(0, 10);
+    const hash = crypto
+        .createHash("sha256")
+        .update(JSON.stringify(Object.entries(data).sort()))
+        .digest("hex")
+        .slice(0, 10);
     return `${name}-config-${hash}`;
 }
 
@@ -424,107 +455,150 @@ export class LocalPathProvisioner extends pulumi.ComponentResource {
 
         let namespace: pulumi.Output<string>;
         if (r.createNamespace) {
-            this.namespaceResource = new k8s.core.v1.Namespace(`${name}-ns`, {
-                metadata: {
-                    name: r.namespace,
-                    // Helper pods mount hostPath volumes, which the baseline and restricted
-                    // Pod Security levels forbid; the provisioner's own pod is restricted anyway.
-                    labels: { ...labels, "pod-security.kubernetes.io/enforce": "privileged" },
+            this.namespaceResource = new k8s.core.v1.Namespace(
+                `${name}-ns`,
+                {
+                    metadata: {
+                        name: r.namespace,
+                        // Helper pods mount hostPath volumes, which the baseline and restricted
+                        // Pod Security levels forbid; the provisioner's own pod is restricted anyway.
+                        labels: { ...labels, "pod-security.kubernetes.io/enforce": "privileged" },
+                    },
                 },
-            }, { parent: this });
+                { parent: this },
+            );
             namespace = this.namespaceResource.metadata.name;
         } else {
             namespace = pulumi.output(r.namespace);
         }
 
-        const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
-            metadata: { name: r.name, namespace, labels },
-        }, { parent: this });
+        const serviceAccount = new k8s.core.v1.ServiceAccount(
+            `${name}-sa`,
+            {
+                metadata: { name: r.name, namespace, labels },
+            },
+            { parent: this },
+        );
         const subjects = [{ kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace }];
 
-        const role = new k8s.rbac.v1.Role(`${name}-role`, {
-            metadata: { name: r.name, namespace, labels },
-            rules: roleRules(),
-        }, { parent: this });
-        const roleBinding = new k8s.rbac.v1.RoleBinding(`${name}-rolebinding`, {
-            metadata: { name: r.name, namespace, labels },
-            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
-            subjects,
-        }, { parent: this });
-        const clusterRole = new k8s.rbac.v1.ClusterRole(`${name}-clusterrole`, {
-            metadata: { name: r.clusterRoleName, labels },
-            rules: clusterRoleRules(),
-        }, { parent: this });
-        const clusterRoleBinding = new k8s.rbac.v1.ClusterRoleBinding(`${name}-clusterrolebinding`, {
-            metadata: { name: r.clusterRoleName, labels },
-            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
-            subjects,
-        }, { parent: this });
+        const role = new k8s.rbac.v1.Role(
+            `${name}-role`,
+            {
+                metadata: { name: r.name, namespace, labels },
+                rules: roleRules(),
+            },
+            { parent: this },
+        );
+        const roleBinding = new k8s.rbac.v1.RoleBinding(
+            `${name}-rolebinding`,
+            {
+                metadata: { name: r.name, namespace, labels },
+                roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+                subjects,
+            },
+            { parent: this },
+        );
+        const clusterRole = new k8s.rbac.v1.ClusterRole(
+            `${name}-clusterrole`,
+            {
+                metadata: { name: r.clusterRoleName, labels },
+                rules: clusterRoleRules(),
+            },
+            { parent: this },
+        );
+        const clusterRoleBinding = new k8s.rbac.v1.ClusterRoleBinding(
+            `${name}-clusterrolebinding`,
+            {
+                metadata: { name: r.clusterRoleName, labels },
+                roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
+                subjects,
+            },
+            { parent: this },
+        );
 
         const data = pulumi.output(helperImage).apply((img) => buildLocalPathConfigMapData(r, img));
-        this.configMap = new k8s.core.v1.ConfigMap(`${name}-config`, {
-            metadata: { name: data.apply((d) => localPathConfigMapName(r.name, d)), namespace, labels },
-            data,
-        }, { parent: this });
+        this.configMap = new k8s.core.v1.ConfigMap(
+            `${name}-config`,
+            {
+                metadata: { name: data.apply((d) => localPathConfigMapName(r.name, d)), namespace, labels },
+                data,
+            },
+            { parent: this },
+        );
 
-        this.deployment = new k8s.apps.v1.Deployment(`${name}-provisioner`, {
-            metadata: { name: r.name, namespace, labels },
-            spec: {
-                replicas: 1,
-                // Leader election is off upstream: never run an old and a new pod side by side.
-                strategy: { type: "Recreate" },
-                selector: { matchLabels: selector },
-                template: {
-                    metadata: { labels },
-                    spec: {
-                        serviceAccountName: serviceAccount.metadata.name,
-                        // The image is a static binary on scratch with no user of its own; it only
-                        // talks to the API server, so it runs as nobody with a read-only root.
-                        securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: "RuntimeDefault" } },
-                        ...(args.nodeSelector ? { nodeSelector: args.nodeSelector } : {}),
-                        ...(args.tolerations ? { tolerations: args.tolerations } : {}),
-                        containers: [{
-                            name: "local-path-provisioner",
-                            image,
-                            imagePullPolicy: r.imagePullPolicy,
-                            command: this.configMap.metadata.name.apply((cm) => localPathProvisionerCommand(r, cm)),
-                            ports: [{ name: "health", containerPort: LOCAL_PATH_HEALTH_PORT, protocol: "TCP" }],
-                            startupProbe: { httpGet: { path: "/health", port: "health" }, initialDelaySeconds: 5, periodSeconds: 5, failureThreshold: 12 },
-                            livenessProbe: { httpGet: { path: "/health", port: "health" }, initialDelaySeconds: 10, periodSeconds: 10 },
-                            readinessProbe: { httpGet: { path: "/ready", port: "health" }, initialDelaySeconds: 5, periodSeconds: 5 },
-                            env: [
-                                { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
-                                { name: "CONFIG_MOUNT_PATH", value: LOCAL_PATH_CONFIG_MOUNT_PATH },
-                                { name: "HEALTH_PORT", value: String(LOCAL_PATH_HEALTH_PORT) },
+        this.deployment = new k8s.apps.v1.Deployment(
+            `${name}-provisioner`,
+            {
+                metadata: { name: r.name, namespace, labels },
+                spec: {
+                    replicas: 1,
+                    // Leader election is off upstream: never run an old and a new pod side by side.
+                    strategy: { type: "Recreate" },
+                    selector: { matchLabels: selector },
+                    template: {
+                        metadata: { labels },
+                        spec: {
+                            serviceAccountName: serviceAccount.metadata.name,
+                            // The image is a static binary on scratch with no user of its own; it only
+                            // talks to the API server, so it runs as nobody with a read-only root.
+                            securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: "RuntimeDefault" } },
+                            ...(args.nodeSelector ? { nodeSelector: args.nodeSelector } : {}),
+                            ...(args.tolerations ? { tolerations: args.tolerations } : {}),
+                            containers: [
+                                {
+                                    name: "local-path-provisioner",
+                                    image,
+                                    imagePullPolicy: r.imagePullPolicy,
+                                    command: this.configMap.metadata.name.apply((cm) => localPathProvisionerCommand(r, cm)),
+                                    ports: [{ name: "health", containerPort: LOCAL_PATH_HEALTH_PORT, protocol: "TCP" }],
+                                    startupProbe: {
+                                        httpGet: { path: "/health", port: "health" },
+                                        initialDelaySeconds: 5,
+                                        periodSeconds: 5,
+                                        failureThreshold: 12,
+                                    },
+                                    livenessProbe: { httpGet: { path: "/health", port: "health" }, initialDelaySeconds: 10, periodSeconds: 10 },
+                                    readinessProbe: { httpGet: { path: "/ready", port: "health" }, initialDelaySeconds: 5, periodSeconds: 5 },
+                                    env: [
+                                        { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                                        { name: "CONFIG_MOUNT_PATH", value: LOCAL_PATH_CONFIG_MOUNT_PATH },
+                                        { name: "HEALTH_PORT", value: String(LOCAL_PATH_HEALTH_PORT) },
+                                    ],
+                                    volumeMounts: [{ name: "config-volume", mountPath: LOCAL_PATH_CONFIG_MOUNT_PATH }],
+                                    resources: args.resources ?? { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+                                    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true },
+                                },
                             ],
-                            volumeMounts: [{ name: "config-volume", mountPath: LOCAL_PATH_CONFIG_MOUNT_PATH }],
-                            resources: args.resources ?? { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
-                            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true },
-                        }],
-                        volumes: [{ name: "config-volume", configMap: { name: this.configMap.metadata.name } }],
+                            volumes: [{ name: "config-volume", configMap: { name: this.configMap.metadata.name } }],
+                        },
                     },
                 },
             },
-        }, {
-            parent: this,
-            // It crash-loops without its permissions; on destroy they outlive it, so volumes
-            // deleted meanwhile are still torn down.
-            dependsOn: [roleBinding, clusterRoleBinding],
-        });
+            {
+                parent: this,
+                // It crash-loops without its permissions; on destroy they outlive it, so volumes
+                // deleted meanwhile are still torn down.
+                dependsOn: [roleBinding, clusterRoleBinding],
+            },
+        );
 
-        this.storageClass = new k8s.storage.v1.StorageClass(`${name}-storageclass`, {
-            metadata: { name: r.storageClassName, labels, annotations: localPathStorageClassAnnotations(r) },
-            provisioner: r.provisionerName,
-            volumeBindingMode: r.volumeBindingMode,
-            reclaimPolicy: r.reclaimPolicy,
-            ...(Object.keys(r.parameters).length > 0 ? { parameters: r.parameters } : {}),
-        }, {
-            parent: this,
-            // The API server refuses changes to these; the name is fixed, so delete first. Existing
-            // volumes keep working: a PV does not need its StorageClass.
-            replaceOnChanges: ["provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"],
-            deleteBeforeReplace: true,
-        });
+        this.storageClass = new k8s.storage.v1.StorageClass(
+            `${name}-storageclass`,
+            {
+                metadata: { name: r.storageClassName, labels, annotations: localPathStorageClassAnnotations(r) },
+                provisioner: r.provisionerName,
+                volumeBindingMode: r.volumeBindingMode,
+                reclaimPolicy: r.reclaimPolicy,
+                ...(Object.keys(r.parameters).length > 0 ? { parameters: r.parameters } : {}),
+            },
+            {
+                parent: this,
+                // The API server refuses changes to these; the name is fixed, so delete first. Existing
+                // volumes keep working: a PV does not need its StorageClass.
+                replaceOnChanges: ["provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"],
+                deleteBeforeReplace: true,
+            },
+        );
 
         this.namespace = namespace;
         this.provisionerName = this.storageClass.provisioner;

@@ -50,7 +50,8 @@ export function resolveMySqlArgs(name: string, args: MySqlArgs, passwordSecretNa
     val.check("storageSize", storageSize, v.storageQuantity(storageSize));
     if (args.existingRootPasswordSecret !== undefined) {
         val.check("existingRootPasswordSecret", args.existingRootPasswordSecret, v.dns1123Subdomain(args.existingRootPasswordSecret));
-        if (args.rootPassword !== undefined) val.fail("rootPassword", "(secret)", "must not be set together with existingRootPasswordSecret; the password lives in that Secret");
+        if (args.rootPassword !== undefined)
+            val.fail("rootPassword", "(secret)", "must not be set together with existingRootPasswordSecret; the password lives in that Secret");
     }
     if (args.database !== undefined && (typeof args.database !== "string" || !/^[A-Za-z0-9_]{1,64}$/.test(args.database))) {
         val.fail("database", args.database, "must be 1 to 64 letters, digits or '_'");
@@ -112,14 +113,19 @@ export class MySql extends pulumi.ComponentResource {
         super("pets:index:MySql", name, {}, opts);
 
         if (args.existingRootPasswordSecret === undefined) {
-            const password = args.rootPassword !== undefined
-                ? pulumi.secret(args.rootPassword)
-                : new GeneratedPassword(`${name}-root-password`, { length: 32 }, { parent: this }).result;
-            this.passwordSecret = new k8s.core.v1.Secret(`${name}-root-password`, {
-                metadata: { name: secretName, namespace: args.namespace ?? "default" },
-                type: "Opaque",
-                stringData: { password },
-            }, { parent: this });
+            const password =
+                args.rootPassword !== undefined
+                    ? pulumi.secret(args.rootPassword)
+                    : new GeneratedPassword(`${name}-root-password`, { length: 32 }, { parent: this }).result;
+            this.passwordSecret = new k8s.core.v1.Secret(
+                `${name}-root-password`,
+                {
+                    metadata: { name: secretName, namespace: args.namespace ?? "default" },
+                    type: "Opaque",
+                    stringData: { password },
+                },
+                { parent: this },
+            );
             this.rootPassword = pulumi.secret(password);
         }
 

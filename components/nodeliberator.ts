@@ -404,6 +404,7 @@ export function liberatorCode(dir?: string, fromSource?: boolean): Record<string
         const text = fs.readFileSync(path.join(where, f), "utf8");
         if (source) {
             // typescript is a devDependency: present wherever the TypeScript sources are.
+            // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when running from source
             ts ??= require("typescript") as typeof import("typescript");
             const js = ts.transpileModule(text, {
                 fileName: f,

@@ -47,9 +47,21 @@ export function resolvePrivateCaArgs(name: string, args: PrivateCaArgs = {}, con
     if (v.isKnown(args.namespace) && args.namespace !== undefined) val.check("namespace", args.namespace, v.dns1123Label(args.namespace));
     const issuerName = args.issuerName ?? name;
     // "-selfsigned" is appended for the bootstrap issuer.
-    val.check(args.issuerName === undefined ? "name" : "issuerName", issuerName, v.dns1123Subdomain(`${issuerName}-selfsigned`) === undefined ? undefined : "must be a DNS-1123 subdomain of at most 242 characters: lower-case letters, digits, '-' and '.'");
+    val.check(
+        args.issuerName === undefined ? "name" : "issuerName",
+        issuerName,
+        v.dns1123Subdomain(`${issuerName}-selfsigned`) === undefined
+            ? undefined
+            : "must be a DNS-1123 subdomain of at most 242 characters: lower-case letters, digits, '-' and '.'",
+    );
     const commonName = args.commonName ?? `${issuerName} private CA`;
-    val.check("commonName", commonName, typeof commonName === "string" && commonName.trim().length > 0 && commonName.length <= 64 ? undefined : "must be a non-empty name of at most 64 characters");
+    val.check(
+        "commonName",
+        commonName,
+        typeof commonName === "string" && commonName.trim().length > 0 && commonName.length <= 64
+            ? undefined
+            : "must be a non-empty name of at most 64 characters",
+    );
     const keyAlgorithm = args.keyAlgorithm ?? PRIVATE_CA_DEFAULTS.keyAlgorithm;
     tls.checkKey(val, "", keyAlgorithm, args.keySize);
     const keySize = args.keySize ?? (keyAlgorithm === "RSA" ? PRIVATE_CA_DEFAULTS.rsaKeySize : tls.DEFAULT_KEY_SIZE[keyAlgorithm]);
@@ -109,45 +121,59 @@ export class PrivateCa extends pulumi.ComponentResource {
             return;
         }
 
-        const namespace = pulumi.output(v.checkInput(context, "namespace", args.namespace ?? (r.kind === "Issuer" ? "default" : "cert-manager"), (x) => v.dns1123Label(x)));
+        const namespace = pulumi.output(
+            v.checkInput(context, "namespace", args.namespace ?? (r.kind === "Issuer" ? "default" : "cert-manager"), (x) => v.dns1123Label(x)),
+        );
         const labels = { "app.kubernetes.io/name": "private-ca", "app.kubernetes.io/instance": r.issuerName, "app.kubernetes.io/managed-by": "pulumi" };
         // Children wait for what the component waits for (cert-manager's CRDs and webhook).
         const childOpts = { parent: this, dependsOn: opts?.dependsOn };
         // Ready before the next step: the CA Issuer needs the CA Secret, and workloads need a ready issuer.
         const waitReady = { "pulumi.com/waitFor": "condition=Ready" };
 
-        this.selfSignedIssuer = new k8s.apiextensions.CustomResource(`${name}-selfsigned`, {
-            apiVersion: "cert-manager.io/v1",
-            kind: "Issuer",
-            metadata: { name: `${r.issuerName}-selfsigned`, namespace, labels },
-            spec: { selfSigned: {} },
-        }, childOpts);
-
-        this.caCertificate = new k8s.apiextensions.CustomResource(`${name}-ca`, {
-            apiVersion: "cert-manager.io/v1",
-            kind: "Certificate",
-            metadata: { name: r.secretName, namespace, labels, annotations: waitReady },
-            spec: {
-                isCA: true,
-                commonName: r.commonName,
-                secretName: r.secretName,
-                secretTemplate: { labels },
-                duration: r.duration,
-                renewBefore: r.renewBefore,
-                // Never: a renewed CA keeps its key, so certificates it signed before still verify
-                // against the new ca.crt and clients holding the old one keep working.
-                privateKey: tls.privateKeySpec(r.keyAlgorithm, r.keySize, "Never"),
-                usages: ["digital signature", "cert sign", "crl sign"],
-                issuerRef: { name: this.selfSignedIssuer.metadata.name, kind: "Issuer", group: tls.CERT_MANAGER_GROUP },
+        this.selfSignedIssuer = new k8s.apiextensions.CustomResource(
+            `${name}-selfsigned`,
+            {
+                apiVersion: "cert-manager.io/v1",
+                kind: "Issuer",
+                metadata: { name: `${r.issuerName}-selfsigned`, namespace, labels },
+                spec: { selfSigned: {} },
             },
-        }, childOpts);
+            childOpts,
+        );
 
-        this.issuer = new k8s.apiextensions.CustomResource(`${name}-issuer`, {
-            apiVersion: "cert-manager.io/v1",
-            kind: r.kind,
-            metadata: { name: r.issuerName, ...(r.kind === "Issuer" ? { namespace } : {}), labels, annotations: waitReady },
-            spec: { ca: { secretName: r.secretName } },
-        }, { parent: this, dependsOn: [this.caCertificate] });
+        this.caCertificate = new k8s.apiextensions.CustomResource(
+            `${name}-ca`,
+            {
+                apiVersion: "cert-manager.io/v1",
+                kind: "Certificate",
+                metadata: { name: r.secretName, namespace, labels, annotations: waitReady },
+                spec: {
+                    isCA: true,
+                    commonName: r.commonName,
+                    secretName: r.secretName,
+                    secretTemplate: { labels },
+                    duration: r.duration,
+                    renewBefore: r.renewBefore,
+                    // Never: a renewed CA keeps its key, so certificates it signed before still verify
+                    // against the new ca.crt and clients holding the old one keep working.
+                    privateKey: tls.privateKeySpec(r.keyAlgorithm, r.keySize, "Never"),
+                    usages: ["digital signature", "cert sign", "crl sign"],
+                    issuerRef: { name: this.selfSignedIssuer.metadata.name, kind: "Issuer", group: tls.CERT_MANAGER_GROUP },
+                },
+            },
+            childOpts,
+        );
+
+        this.issuer = new k8s.apiextensions.CustomResource(
+            `${name}-issuer`,
+            {
+                apiVersion: "cert-manager.io/v1",
+                kind: r.kind,
+                metadata: { name: r.issuerName, ...(r.kind === "Issuer" ? { namespace } : {}), labels, annotations: waitReady },
+                spec: { ca: { secretName: r.secretName } },
+            },
+            { parent: this, dependsOn: [this.caCertificate] },
+        );
 
         this.issuerRef = this.issuer.metadata.name.apply((n) => ({ name: n, kind: r.kind, group: tls.CERT_MANAGER_GROUP }));
         this.caSecretName = this.caCertificate.metadata.name.apply(() => r.secretName as string | undefined);

@@ -173,12 +173,7 @@ const ACCESS_MODES = ["ReadWriteOnce", "ReadWriteOncePod", "ReadOnlyMany", "Read
 const RETENTION = ["Retain", "Delete"] as const;
 
 /** Fields of a StatefulSet the API server refuses to change; a change replaces the StatefulSet. */
-export const IMMUTABLE_STATEFULSET_FIELDS = [
-    "spec.podManagementPolicy",
-    "spec.selector",
-    "spec.serviceName",
-    "spec.volumeClaimTemplates",
-];
+export const IMMUTABLE_STATEFULSET_FIELDS = ["spec.podManagementPolicy", "spec.selector", "spec.serviceName", "spec.volumeClaimTemplates"];
 
 /**
  * Applies defaults and validates every plain argument. Throws a ValidationError listing every
@@ -198,7 +193,8 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
 
     if (v.isKnown(args.image)) val.check("image", args.image, v.image(args.image));
     if (v.isKnown(args.namespace) && args.namespace !== undefined) val.check("namespace", args.namespace, v.dns1123Label(args.namespace));
-    if (args.imagePullPolicy !== undefined) val.check("imagePullPolicy", args.imagePullPolicy, v.oneOf(args.imagePullPolicy, ["Always", "IfNotPresent", "Never"]));
+    if (args.imagePullPolicy !== undefined)
+        val.check("imagePullPolicy", args.imagePullPolicy, v.oneOf(args.imagePullPolicy, ["Always", "IfNotPresent", "Never"]));
 
     const replicas = args.replicas ?? 1;
     val.check("replicas", replicas, v.wholeNumber(replicas, 0));
@@ -206,7 +202,8 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
     val.check("ordinalsStart", ordinalsStart, v.wholeNumber(ordinalsStart, 0));
     if (Number.isInteger(ordinalsStart) && Number.isInteger(replicas) && replicas > 0) {
         const longest = `${statefulSetName}-${ordinalsStart + replicas - 1}`;
-        if (longest.length > 63) val.fail("replicas", replicas, `pod name "${longest}" would be longer than 63 characters; use a shorter name or fewer replicas`);
+        if (longest.length > 63)
+            val.fail("replicas", replicas, `pod name "${longest}" would be longer than 63 characters; use a shorter name or fewer replicas`);
     }
 
     for (const [key] of Object.entries(args.env ?? {})) val.check(`env key`, key, v.envVarName(key));
@@ -250,7 +247,8 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
             val.check(`${f}.storageClassName`, c.storageClassName, v.dns1123Subdomain(c.storageClassName));
         }
         const accessModes = c.accessModes ?? ["ReadWriteOnce"];
-        if (!Array.isArray(accessModes) || accessModes.length === 0) val.fail(`${f}.accessModes`, accessModes, `must be a non-empty list of ${ACCESS_MODES.join(", ")}`);
+        if (!Array.isArray(accessModes) || accessModes.length === 0)
+            val.fail(`${f}.accessModes`, accessModes, `must be a non-empty list of ${ACCESS_MODES.join(", ")}`);
         else accessModes.forEach((m, j) => val.check(`${f}.accessModes[${j}]`, m, v.oneOf(m, ACCESS_MODES)));
         return { ...c, accessModes, readOnly: c.readOnly ?? false };
     });
@@ -265,7 +263,12 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
             // already recorded
         } else if (us.type === "RollingUpdate") {
             const partition = us.partition ?? 0;
-            if (val.check("updateStrategy.partition", partition, v.wholeNumber(partition, 0)) && Number.isInteger(replicas) && replicas >= 0 && partition > replicas) {
+            if (
+                val.check("updateStrategy.partition", partition, v.wholeNumber(partition, 0)) &&
+                Number.isInteger(replicas) &&
+                replicas >= 0 &&
+                partition > replicas
+            ) {
                 val.fail("updateStrategy.partition", partition, `must be at most replicas (${replicas}); a partition above replicas updates no pod`);
             }
             if (us.maxUnavailable !== undefined) val.check("updateStrategy.maxUnavailable", us.maxUnavailable, v.intOrPercent(us.maxUnavailable, 1));
@@ -297,11 +300,12 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
     val.check("spreadAcrossNodes", spreadAcrossNodes, v.oneOf(spreadAcrossNodes, ["preferred", "required", "none"]));
 
     const disruptionBudget = args.disruptionBudget === undefined ? { maxUnavailable: 1 } : args.disruptionBudget;
-    if (disruptionBudget !== false) val.check("disruptionBudget.maxUnavailable", disruptionBudget.maxUnavailable, v.intOrPercent(disruptionBudget.maxUnavailable, 0));
+    if (disruptionBudget !== false)
+        val.check("disruptionBudget.maxUnavailable", disruptionBudget.maxUnavailable, v.intOrPercent(disruptionBudget.maxUnavailable, 0));
 
     let clientService: ResolvedStatefulWorkload["clientService"] = false;
     if (args.clientService) {
-        const type = args.clientService === true ? "ClusterIP" : args.clientService.type ?? "ClusterIP";
+        const type = args.clientService === true ? "ClusterIP" : (args.clientService.type ?? "ClusterIP");
         val.check("clientService.type", type, v.oneOf(type, ["ClusterIP", "NodePort", "LoadBalancer"]));
         if (ports.length === 0 && (args.ports ?? []).length === 0) val.fail("clientService", args.clientService, "needs at least one entry in ports");
         clientService = { type };
@@ -317,7 +321,18 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
     val.check("clusterDomain", clusterDomain, v.dns1123Subdomain(clusterDomain));
     const localVolumePolicy = args.localVolumePolicy ?? "wait";
     val.check("localVolumePolicy", localVolumePolicy, v.oneOf(localVolumePolicy, ["wait", "delete-pvc"]));
-    const tlsConfig = tls.resolveTls(val, args.tls, { statefulSetName, serviceName, replicas, ordinalsStart, clusterDomain, clientService, namespace: args.namespace, volumeClaims, extraVolumes: args.extraVolumes, extraVolumeMounts: args.extraVolumeMounts });
+    const tlsConfig = tls.resolveTls(val, args.tls, {
+        statefulSetName,
+        serviceName,
+        replicas,
+        ordinalsStart,
+        clusterDomain,
+        clientService,
+        namespace: args.namespace,
+        volumeClaims,
+        extraVolumes: args.extraVolumes,
+        extraVolumeMounts: args.extraVolumeMounts,
+    });
 
     val.throwIfInvalid();
     return {
@@ -349,7 +364,14 @@ export function podNames(statefulSetName: string, replicas: number, ordinalsStar
 }
 
 /** Every pod's stable DNS name: `<pod>.<service>.<namespace>.svc.<domain>`. */
-export function podDnsNames(statefulSetName: string, serviceName: string, namespace: string, replicas: number, ordinalsStart = 0, clusterDomain = "cluster.local"): string[] {
+export function podDnsNames(
+    statefulSetName: string,
+    serviceName: string,
+    namespace: string,
+    replicas: number,
+    ordinalsStart = 0,
+    clusterDomain = "cluster.local",
+): string[] {
     return podNames(statefulSetName, replicas, ordinalsStart).map((p) => `${p}.${serviceName}.${namespace}.svc.${clusterDomain}`);
 }
 
@@ -424,30 +446,42 @@ export class StatefulWorkload extends pulumi.ComponentResource {
         const selector = selectorLabels(r.statefulSetName);
         const labels = { ...r.labels, ...selector, "app.kubernetes.io/managed-by": "pulumi" };
 
-        this.headlessService = new k8s.core.v1.Service(`${name}-headless`, {
-            metadata: { name: r.serviceName, namespace, labels },
-            spec: {
-                clusterIP: "None",
-                // Peers must find each other before they are Ready (cluster bootstrap).
-                publishNotReadyAddresses: true,
-                selector,
-                ports: r.ports.map((p) => ({ name: p.name, port: p.servicePort, targetPort: p.containerPort, protocol: p.protocol })),
-            },
-        }, { parent: this });
-
-        if (r.clientService) {
-            this.clientService = new k8s.core.v1.Service(`${name}-client`, {
-                metadata: { name: `${r.statefulSetName}-client`, namespace, labels },
+        this.headlessService = new k8s.core.v1.Service(
+            `${name}-headless`,
+            {
+                metadata: { name: r.serviceName, namespace, labels },
                 spec: {
-                    type: r.clientService.type,
+                    clusterIP: "None",
+                    // Peers must find each other before they are Ready (cluster bootstrap).
+                    publishNotReadyAddresses: true,
                     selector,
                     ports: r.ports.map((p) => ({ name: p.name, port: p.servicePort, targetPort: p.containerPort, protocol: p.protocol })),
                 },
-            }, { parent: this });
+            },
+            { parent: this },
+        );
+
+        if (r.clientService) {
+            this.clientService = new k8s.core.v1.Service(
+                `${name}-client`,
+                {
+                    metadata: { name: `${r.statefulSetName}-client`, namespace, labels },
+                    spec: {
+                        type: r.clientService.type,
+                        selector,
+                        ports: r.ports.map((p) => ({ name: p.name, port: p.servicePort, targetPort: p.containerPort, protocol: p.protocol })),
+                    },
+                },
+                { parent: this },
+            );
         }
 
         if (r.tls) {
-            this.certificate = new k8s.apiextensions.CustomResource(`${name}-cert`, tls.workloadCertificateArgs(context, { ...r, tls: r.tls }, namespace, labels), { parent: this, dependsOn: opts?.dependsOn });
+            this.certificate = new k8s.apiextensions.CustomResource(
+                `${name}-cert`,
+                tls.workloadCertificateArgs(context, { ...r, tls: r.tls }, namespace, labels),
+                { parent: this, dependsOn: opts?.dependsOn },
+            );
         }
 
         const restricted = r.security.profile === "restricted";
@@ -471,7 +505,12 @@ export class StatefulWorkload extends pulumi.ComponentResource {
                   : undefined;
 
         const volumeMounts: pulumi.Input<k8s.types.input.core.v1.VolumeMount>[] = [
-            ...r.volumeClaims.map((c) => ({ name: c.name, mountPath: c.mountPath, ...(c.subPath ? { subPath: c.subPath } : {}), ...(c.readOnly ? { readOnly: true } : {}) })),
+            ...r.volumeClaims.map((c) => ({
+                name: c.name,
+                mountPath: c.mountPath,
+                ...(c.subPath ? { subPath: c.subPath } : {}),
+                ...(c.readOnly ? { readOnly: true } : {}),
+            })),
             ...(args.extraVolumeMounts ?? []),
             ...(r.tls ? [tls.tlsVolumeMount(r.tls)] : []),
         ];
@@ -503,63 +542,71 @@ export class StatefulWorkload extends pulumi.ComponentResource {
                       },
                   };
 
-        this.statefulSet = new k8s.apps.v1.StatefulSet(name, {
-            metadata: {
-                // An explicit name: pod names, DNS names and PVC names all derive from it.
-                name: r.statefulSetName,
-                namespace,
-                labels,
-                annotations: { ...awaitAnnotations(r), [LOCAL_VOLUME_POLICY_ANNOTATION]: r.localVolumePolicy },
-            },
-            spec: {
-                // Set explicitly: the Service must exist under this name for the pods' DNS records.
-                serviceName: this.headlessService.metadata.name,
-                replicas: r.replicas,
-                ...(r.ordinalsStart > 0 ? { ordinals: { start: r.ordinalsStart } } : {}),
-                selector: { matchLabels: selector },
-                podManagementPolicy: r.podManagementPolicy,
-                updateStrategy,
-                minReadySeconds: r.minReadySeconds,
-                persistentVolumeClaimRetentionPolicy: r.pvcRetention,
-                template: {
-                    metadata: { labels, ...(args.podAnnotations ? { annotations: args.podAnnotations } : {}) },
-                    spec: {
-                        ...(args.serviceAccountName ? { serviceAccountName: args.serviceAccountName } : {}),
-                        terminationGracePeriodSeconds: r.terminationGracePeriodSeconds,
-                        securityContext: podSecurityContext,
-                        ...(affinity ? { affinity } : {}),
-                        ...(args.nodeSelector ? { nodeSelector: args.nodeSelector } : {}),
-                        ...(args.tolerations ? { tolerations: args.tolerations } : {}),
-                        containers: [container],
-                        ...(args.extraVolumes || r.tls ? { volumes: [...(args.extraVolumes ?? []), ...(r.tls ? [tls.tlsVolume(r.tls)] : [])] } : {}),
-                    },
+        this.statefulSet = new k8s.apps.v1.StatefulSet(
+            name,
+            {
+                metadata: {
+                    // An explicit name: pod names, DNS names and PVC names all derive from it.
+                    name: r.statefulSetName,
+                    namespace,
+                    labels,
+                    annotations: { ...awaitAnnotations(r), [LOCAL_VOLUME_POLICY_ANNOTATION]: r.localVolumePolicy },
                 },
-                volumeClaimTemplates: r.volumeClaims.map((c) => ({
-                    metadata: { name: c.name, labels },
-                    spec: {
-                        accessModes: c.accessModes,
-                        ...(c.storageClassName !== undefined ? { storageClassName: c.storageClassName } : {}),
-                        resources: { requests: { storage: c.size } },
+                spec: {
+                    // Set explicitly: the Service must exist under this name for the pods' DNS records.
+                    serviceName: this.headlessService.metadata.name,
+                    replicas: r.replicas,
+                    ...(r.ordinalsStart > 0 ? { ordinals: { start: r.ordinalsStart } } : {}),
+                    selector: { matchLabels: selector },
+                    podManagementPolicy: r.podManagementPolicy,
+                    updateStrategy,
+                    minReadySeconds: r.minReadySeconds,
+                    persistentVolumeClaimRetentionPolicy: r.pvcRetention,
+                    template: {
+                        metadata: { labels, ...(args.podAnnotations ? { annotations: args.podAnnotations } : {}) },
+                        spec: {
+                            ...(args.serviceAccountName ? { serviceAccountName: args.serviceAccountName } : {}),
+                            terminationGracePeriodSeconds: r.terminationGracePeriodSeconds,
+                            securityContext: podSecurityContext,
+                            ...(affinity ? { affinity } : {}),
+                            ...(args.nodeSelector ? { nodeSelector: args.nodeSelector } : {}),
+                            ...(args.tolerations ? { tolerations: args.tolerations } : {}),
+                            containers: [container],
+                            ...(args.extraVolumes || r.tls ? { volumes: [...(args.extraVolumes ?? []), ...(r.tls ? [tls.tlsVolume(r.tls)] : [])] } : {}),
+                        },
                     },
-                })),
+                    volumeClaimTemplates: r.volumeClaims.map((c) => ({
+                        metadata: { name: c.name, labels },
+                        spec: {
+                            accessModes: c.accessModes,
+                            ...(c.storageClassName !== undefined ? { storageClassName: c.storageClassName } : {}),
+                            resources: { requests: { storage: c.size } },
+                        },
+                    })),
+                },
             },
-        }, {
-            parent: this,
-            // Pods start (and scale up) only once the certificate covers their names.
-            ...(this.certificate ? { dependsOn: [this.certificate] } : {}),
-            // The API server rejects changes to these fields. Replace the StatefulSet instead of
-            // failing half-way: delete first (its name is fixed), the pods restart, and the PVCs
-            // stay (retention policy) and are reattached by ordinal. `pulumi preview` shows it as
-            // a replace naming the changed field.
-            replaceOnChanges: IMMUTABLE_STATEFULSET_FIELDS,
-            deleteBeforeReplace: true,
-        });
+            {
+                parent: this,
+                // Pods start (and scale up) only once the certificate covers their names.
+                ...(this.certificate ? { dependsOn: [this.certificate] } : {}),
+                // The API server rejects changes to these fields. Replace the StatefulSet instead of
+                // failing half-way: delete first (its name is fixed), the pods restart, and the PVCs
+                // stay (retention policy) and are reattached by ordinal. `pulumi preview` shows it as
+                // a replace naming the changed field.
+                replaceOnChanges: IMMUTABLE_STATEFULSET_FIELDS,
+                deleteBeforeReplace: true,
+            },
+        );
 
         if (r.disruptionBudget !== false) {
-            this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
-                metadata: { name: r.statefulSetName, namespace, labels },
-                spec: { maxUnavailable: r.disruptionBudget.maxUnavailable, selector: { matchLabels: selector } },
-            }, { parent: this });
+            this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
+                `${name}-pdb`,
+                {
+                    metadata: { name: r.statefulSetName, namespace, labels },
+                    spec: { maxUnavailable: r.disruptionBudget.maxUnavailable, selector: { matchLabels: selector } },
+                },
+                { parent: this },
+            );
         }
 
         this.namespace = namespace;
@@ -568,10 +615,15 @@ export class StatefulWorkload extends pulumi.ComponentResource {
         this.podNames = pulumi.output(podNames(r.statefulSetName, r.replicas, r.ordinalsStart));
         this.podDnsNames = namespace.apply((ns) => podDnsNames(r.statefulSetName, r.serviceName, ns, r.replicas, r.ordinalsStart, r.clusterDomain));
         this.srvName = pulumi.interpolate`${this.headlessServiceName}.${namespace}.svc.${r.clusterDomain}`;
-        this.portSrvNames = this.srvName.apply((srv) =>
-            Object.fromEntries(r.ports.map((p) => [p.name, `_${p.name}._${p.protocol.toLowerCase()}.${srv}`])),
+        this.portSrvNames = this.srvName.apply((srv) => Object.fromEntries(r.ports.map((p) => [p.name, `_${p.name}._${p.protocol.toLowerCase()}.${srv}`])));
+        this.pvcNames = pulumi.output(
+            pvcNames(
+                r.statefulSetName,
+                r.volumeClaims.map((c) => c.name),
+                r.replicas,
+                r.ordinalsStart,
+            ),
         );
-        this.pvcNames = pulumi.output(pvcNames(r.statefulSetName, r.volumeClaims.map((c) => c.name), r.replicas, r.ordinalsStart));
         if (this.certificate && r.tls) this.tls = tls.workloadTlsOutputs(this.certificate, r.tls);
 
         this.registerOutputs({

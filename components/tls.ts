@@ -78,7 +78,7 @@ export interface ResolvedTls {
     fileMode: number;
 }
 
-const GO_DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+const GO_DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 const GO_DURATION_PART = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
 // Go durations are int64 nanoseconds (about 292 years).
 const MAX_GO_DURATION_NS = 2 ** 63;
@@ -165,7 +165,12 @@ export function checkIssuerRef(val: v.Validator, field: string, ref: unknown): v
     val.check(`${field}.group`, group, v.dns1123Subdomain(group));
     const kind = r.kind ?? "Issuer";
     if (group === CERT_MANAGER_GROUP) val.check(`${field}.kind`, kind, v.oneOf(kind, ["Issuer", "ClusterIssuer"]));
-    else val.check(`${field}.kind`, kind, typeof kind === "string" && /^[A-Z][A-Za-z0-9]*$/.test(kind) ? undefined : "must be the issuer's kind, such as \"AWSPCAClusterIssuer\"");
+    else
+        val.check(
+            `${field}.kind`,
+            kind,
+            typeof kind === "string" && /^[A-Z][A-Za-z0-9]*$/.test(kind) ? undefined : 'must be the issuer\'s kind, such as "AWSPCAClusterIssuer"',
+        );
 }
 
 /** The reference with kind and group filled in. */
@@ -204,7 +209,8 @@ export interface TlsWorkloadContext {
 
 /** Mount paths and volume names in use, with the field that uses each (plain values only). */
 function podUsage(w: TlsWorkloadContext) {
-    const plain = (x: unknown) => (x !== null && typeof x === "object" && v.isKnown(x as pulumi.Input<unknown>) ? (x as { name?: unknown; mountPath?: unknown }) : undefined);
+    const plain = (x: unknown) =>
+        x !== null && typeof x === "object" && v.isKnown(x as pulumi.Input<unknown>) ? (x as { name?: unknown; mountPath?: unknown }) : undefined;
     const mountPaths = [
         ...w.volumeClaims.map((c, i) => ({ path: c.mountPath as unknown, field: `volumeClaims[${i}].mountPath` })),
         ...(w.extraVolumeMounts ?? []).map((m, i) => ({ path: plain(m)?.mountPath as unknown, field: `extraVolumeMounts[${i}].mountPath` })),
@@ -233,7 +239,13 @@ export function workloadDnsNames(context: string, w: TlsWorkload, namespace: str
     });
     const tooLong = names.find((n) => n.length > 253);
     if (tooLong !== undefined) {
-        throw new v.ValidationError(context, [{ field: "clusterDomain", value: w.clusterDomain, expected: `makes the certificate's DNS name "${tooLong}" longer than 253 characters; use a shorter domain` }]);
+        throw new v.ValidationError(context, [
+            {
+                field: "clusterDomain",
+                value: w.clusterDomain,
+                expected: `makes the certificate's DNS name "${tooLong}" longer than 253 characters; use a shorter domain`,
+            },
+        ]);
     }
     return names;
 }
@@ -265,7 +277,8 @@ export function resolveTls(val: v.Validator, tls: TlsArgs | undefined, w: TlsWor
         if (clash) val.fail("tls.mountPath", mountPath, `must differ from every other mount; ${clash.field} already mounts there`);
     }
     const volumeClash = usage.volumeNames.find((n) => n.name === TLS_VOLUME_NAME);
-    if (volumeClash) val.fail(volumeClash.field, TLS_VOLUME_NAME, `must not be "${TLS_VOLUME_NAME}" when tls is on: the certificate Secret's volume has that name`);
+    if (volumeClash)
+        val.fail(volumeClash.field, TLS_VOLUME_NAME, `must not be "${TLS_VOLUME_NAME}" when tls is on: the certificate Secret's volume has that name`);
 
     const secretName = tls.secretName ?? `${w.statefulSetName}-tls`;
     // The default derives from a name that is checked already.
@@ -276,9 +289,23 @@ export function resolveTls(val: v.Validator, tls: TlsArgs | undefined, w: TlsWor
     else additionalDnsNames.forEach((n, i) => val.check(`tls.additionalDnsNames[${i}]`, n, certificateDnsName(n)));
 
     const fileMode = tls.fileMode ?? TLS_DEFAULTS.fileMode;
-    val.check("tls.fileMode", fileMode, v.wholeNumber(fileMode, 0, 0o777) === undefined ? undefined : "must be a file mode from 0 to 0o777 (511), such as 0o444 or 0o440");
+    val.check(
+        "tls.fileMode",
+        fileMode,
+        v.wholeNumber(fileMode, 0, 0o777) === undefined ? undefined : "must be a file mode from 0 to 0o777 (511), such as 0o444 or 0o440",
+    );
 
-    const resolved: ResolvedTls = { issuerRef: tls.issuerRef, keyAlgorithm, ...(keySize !== undefined ? { keySize } : {}), duration, renewBefore, mountPath, secretName, additionalDnsNames, fileMode };
+    const resolved: ResolvedTls = {
+        issuerRef: tls.issuerRef,
+        keyAlgorithm,
+        ...(keySize !== undefined ? { keySize } : {}),
+        duration,
+        renewBefore,
+        mountPath,
+        secretName,
+        additionalDnsNames,
+        fileMode,
+    };
     // With a plain namespace the DNS names are known now; otherwise they are checked when it resolves.
     if (v.isKnown(w.namespace) && val.issues.length === 0) {
         try {
@@ -350,7 +377,13 @@ export function privateKeySpec(keyAlgorithm: KeyAlgorithm, keySize: number | und
  * The spec of a workload's cert-manager Certificate. A fresh key on every issuance
  * (rotationPolicy Always), one old CertificateRequest kept, the Secret labelled like the workload.
  */
-export function workloadCertificateSpec(t: ResolvedTls, dnsNames: string[], issuerRef: Required<IssuerReference>, labels: Record<string, string>, commonName?: string) {
+export function workloadCertificateSpec(
+    t: ResolvedTls,
+    dnsNames: string[],
+    issuerRef: Required<IssuerReference>,
+    labels: Record<string, string>,
+    commonName?: string,
+) {
     return {
         secretName: t.secretName,
         secretTemplate: { labels },
@@ -371,15 +404,20 @@ export function workloadCertificateSpec(t: ResolvedTls, dnsNames: string[], issu
  * Its dnsNames follow `replicas`: a scale-up changes them, and cert-manager re-issues the
  * certificate into the same Secret. `pulumi up` waits until it is Ready (issued).
  */
-export function workloadCertificateArgs(context: string, w: TlsWorkload, namespace: pulumi.Output<string>, labels: Record<string, string>): k8s.apiextensions.CustomResourceArgs {
+export function workloadCertificateArgs(
+    context: string,
+    w: TlsWorkload,
+    namespace: pulumi.Output<string>,
+    labels: Record<string, string>,
+): k8s.apiextensions.CustomResourceArgs {
     const issuerRef = issuerRefOutput(context, "tls.issuerRef", w.tls.issuerRef);
     return {
         apiVersion: "cert-manager.io/v1",
         kind: "Certificate",
         metadata: { name: w.tls.secretName, namespace, labels, annotations: { "pulumi.com/waitFor": "condition=Ready" } },
-        spec: pulumi.all([namespace, issuerRef]).apply(([ns, ref]) =>
-            workloadCertificateSpec(w.tls, workloadDnsNames(context, w, ns), ref, labels, `${w.serviceName}.${ns}.svc`),
-        ),
+        spec: pulumi
+            .all([namespace, issuerRef])
+            .apply(([ns, ref]) => workloadCertificateSpec(w.tls, workloadDnsNames(context, w, ns), ref, labels, `${w.serviceName}.${ns}.svc`)),
     };
 }
 

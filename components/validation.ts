@@ -159,7 +159,8 @@ export function port(value: unknown): string | undefined {
 
 /** An IANA service name, as Kubernetes requires for named ports. */
 export function portName(value: unknown): string | undefined {
-    const what = "must be an IANA service name: at most 15 lower-case letters, digits and '-', with at least one letter, not starting or ending with '-' and without '--'";
+    const what =
+        "must be an IANA service name: at most 15 lower-case letters, digits and '-', with at least one letter, not starting or ending with '-' and without '--'";
     if (typeof value !== "string" || value.length === 0 || value.length > 15) return what;
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) || value.includes("--") || !/[a-z]/.test(value)) return what;
     return undefined;
@@ -234,12 +235,7 @@ export function isKnown<T>(value: pulumi.Input<T> | undefined): value is T {
  * Checks an Input now when it is a plain value; when it is an Output or Promise, checks it as
  * soon as it resolves, before the resource that uses it is registered.
  */
-export function checkInput<T>(
-    context: string,
-    field: string,
-    value: pulumi.Input<T>,
-    rule: (v: unknown) => string | undefined,
-): pulumi.Input<T> {
+export function checkInput<T>(context: string, field: string, value: pulumi.Input<T>, rule: (v: unknown) => string | undefined): pulumi.Input<T> {
     if (isKnown(value)) {
         const msg = rule(value);
         if (msg !== undefined) throw new ValidationError(context, [{ field, value, expected: msg }]);

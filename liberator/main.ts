@@ -75,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
                 resolve(0);
             };
             const force = setTimeout(done, 10_000);
-            controller.stop().finally(() => {
+            void controller.stop().finally(() => {
                 clearTimeout(force);
                 done();
             });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): type-check, build, unit tests, then the integration suite
-# when a real control plane can be had. Ends with the plain "N passed, N failed" line CI reads.
+# The test command (README, .ci/run): type-check, lint, format check, build, API docs, unit tests,
+# the packed package as a consumer installs it, then the integration suite on a real control plane
+# (PETS_SKIP_INTEGRATION=1 skips it). Ends with the plain "N passed, N failed" line CI reads.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +21,13 @@ stage() {
 }
 
 stage typecheck npx --no-install tsc -p tsconfig.json --noEmit
+stage lint npx --no-install eslint .
+stage format npx --no-install prettier --check .
 stage build npx --no-install tsc -p tsconfig.build.json
+stage docs npx --no-install typedoc --logLevel Warn
 stage unit npx --no-install jest --selectProjects unit --ci
-if [ "${PETS_SKIP_INTEGRATION:-}" != "1" ] && [ -x scripts/integration.sh ]; then
+stage package npx --no-install jest --selectProjects package --ci
+if [ "${PETS_SKIP_INTEGRATION:-}" != "1" ]; then
     stage integration bash scripts/integration.sh
 fi
 

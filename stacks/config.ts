@@ -14,9 +14,16 @@ export interface StackConfig {
     /** Render every manifest as YAML into this directory instead of deploying (GitOps, review). @default deploy to the cluster */
     renderYamlTo?: string;
     /** The local-path provisioner; its class backs every claim unless storageClassName is set. */
-    localPath: { enabled: boolean; namespace: string; storageClassName: string; reclaimPolicy: "Delete" | "Retain"; nodePath?: string; isDefaultClass: boolean; image?: string };
+    localPath: {
+        enabled: boolean;
+        namespace: string;
+        storageClassName: string;
+        reclaimPolicy: "Delete" | "Retain";
+        nodePath?: string;
+        isDefaultClass: boolean;
+        image?: string;
+    };
 }
-
 
 function section(val: v.Validator, key: string, raw: unknown): Record<string, unknown> {
     if (raw === undefined || raw === null) return {};
@@ -58,7 +65,7 @@ function optString(val: v.Validator, field: string, value: unknown, rule: (x: un
  */
 export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     const val = new v.Validator("stack config");
-    const namespace = (optString(val, "pets:namespace", raw.namespace, (x) => v.dns1123Label(x)) ?? "pets");
+    const namespace = optString(val, "pets:namespace", raw.namespace, (x) => v.dns1123Label(x)) ?? "pets";
     const storageClassName = optString(val, "pets:storageClassName", raw.storageClassName, v.dns1123Subdomain);
 
     const web = section(val, "web", raw.web);
@@ -88,7 +95,8 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
             partition,
             image: optString(val, "pets:web.image", web.image, v.image),
             storageSize: optString(val, "pets:web.storageSize", web.storageSize, v.storageQuantity) ?? "1Gi",
-            localVolumePolicy: (optString(val, "pets:web.localVolumePolicy", web.localVolumePolicy, (x) => v.oneOf(x, ["wait", "delete-pvc"])) ?? "wait") as "wait" | "delete-pvc",
+            localVolumePolicy: (optString(val, "pets:web.localVolumePolicy", web.localVolumePolicy, (x) => v.oneOf(x, ["wait", "delete-pvc"])) ?? "wait") as
+                "wait" | "delete-pvc",
         },
         liberator: { ...lib, enabled: bool(val, "pets:liberator.enabled", lib.enabled, true) },
         mysql: {
@@ -96,7 +104,9 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
             replicas: count(val, "pets:mysql.replicas", mysql.replicas, 1),
             image: optString(val, "pets:mysql.image", mysql.image, v.image),
             storageSize: optString(val, "pets:mysql.storageSize", mysql.storageSize, v.storageQuantity) ?? "2Gi",
-            database: optString(val, "pets:mysql.database", mysql.database, (x) => (typeof x === "string" && /^[A-Za-z0-9_]{1,64}$/.test(x) ? undefined : "must be 1 to 64 letters, digits or '_'")),
+            database: optString(val, "pets:mysql.database", mysql.database, (x) =>
+                typeof x === "string" && /^[A-Za-z0-9_]{1,64}$/.test(x) ? undefined : "must be 1 to 64 letters, digits or '_'",
+            ),
             existingRootPasswordSecret: optString(val, "pets:mysql.existingRootPasswordSecret", mysql.existingRootPasswordSecret, v.dns1123Subdomain),
         },
         renderYamlTo: optString(val, "pets:renderYamlTo", raw.renderYamlTo, (x) => v.nonEmptyString(x, "must be a directory path")),
@@ -110,7 +120,8 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
             // Not kind's own local-path-storage namespace, which already exists there.
             namespace: optString(val, "pets:localPath.namespace", lp.namespace, (x) => v.dns1123Label(x)) ?? "pets-local-path",
             storageClassName: optString(val, "pets:localPath.storageClassName", lp.storageClassName, v.dns1123Subdomain) ?? "local-path",
-            reclaimPolicy: (optString(val, "pets:localPath.reclaimPolicy", lp.reclaimPolicy, (x) => v.oneOf(x, ["Delete", "Retain"])) ?? "Retain") as "Delete" | "Retain",
+            reclaimPolicy: (optString(val, "pets:localPath.reclaimPolicy", lp.reclaimPolicy, (x) => v.oneOf(x, ["Delete", "Retain"])) ?? "Retain") as
+                "Delete" | "Retain",
             nodePath: optString(val, "pets:localPath.nodePath", lp.nodePath, v.absolutePath),
             isDefaultClass: bool(val, "pets:localPath.isDefaultClass", lp.isDefaultClass, false),
             image: optString(val, "pets:localPath.image", lp.image, v.image),
@@ -141,4 +152,3 @@ export const LIBERATOR_KEYS = [
 /** The structured keys read with getObject, the plain ones with get. */
 export const OBJECT_KEYS = ["web", "mysql", "kubia", "localPath", "liberator"] as const;
 export const STRING_KEYS = ["namespace", "storageClassName", "renderYamlTo"] as const;
-

@@ -25,21 +25,29 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
     const opts: pulumi.ComponentResourceOptions = provider ? { providers: { kubernetes: provider } } : {};
     // Kept on `pulumi destroy`: deleting a namespace deletes its PVCs, and the pets' data must
     // outlive the stack unless the user removes it on purpose (`kubectl delete namespace`).
-    const ns = new k8s.core.v1.Namespace("pets-namespace", { metadata: { name: config.namespace } }, { retainOnDelete: true, ...(provider ? { provider } : {}) });
+    const ns = new k8s.core.v1.Namespace(
+        "pets-namespace",
+        { metadata: { name: config.namespace } },
+        { retainOnDelete: true, ...(provider ? { provider } : {}) },
+    );
     const namespace = ns.metadata.name;
     const outputs: Record<string, pulumi.Output<unknown>> = { namespace };
 
     let storageClassName: pulumi.Input<string> | undefined = config.storageClassName;
     if (config.localPath.enabled) {
         const lp = config.localPath;
-        const storage = new LocalPathProvisioner("local-path", {
-            namespace: lp.namespace,
-            storageClassName: lp.storageClassName,
-            reclaimPolicy: lp.reclaimPolicy,
-            isDefaultClass: lp.isDefaultClass,
-            image: lp.image,
-            ...(lp.nodePath ? { nodePathMap: [{ node: "DEFAULT_PATH_FOR_NON_LISTED_NODES", paths: [lp.nodePath] }] } : {}),
-        }, opts);
+        const storage = new LocalPathProvisioner(
+            "local-path",
+            {
+                namespace: lp.namespace,
+                storageClassName: lp.storageClassName,
+                reclaimPolicy: lp.reclaimPolicy,
+                isDefaultClass: lp.isDefaultClass,
+                image: lp.image,
+                ...(lp.nodePath ? { nodePathMap: [{ node: "DEFAULT_PATH_FOR_NON_LISTED_NODES", paths: [lp.nodePath] }] } : {}),
+            },
+            opts,
+        );
         // An explicit pets:storageClassName wins; otherwise the claims use this class.
         storageClassName ??= storage.storageClassName;
         outputs.storageClassName = storage.storageClassName;
@@ -52,39 +60,51 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
     }
 
     if (config.web.enabled) {
-        const web = new NginxWeb("web", {
-            namespace,
-            replicas: config.web.replicas,
-            image: config.web.image,
-            storageSize: config.web.storageSize,
-            storageClassName,
-            workload: { updateStrategy: { type: "RollingUpdate", partition: config.web.partition }, localVolumePolicy: config.web.localVolumePolicy },
-        }, opts);
+        const web = new NginxWeb(
+            "web",
+            {
+                namespace,
+                replicas: config.web.replicas,
+                image: config.web.image,
+                storageSize: config.web.storageSize,
+                storageClassName,
+                workload: { updateStrategy: { type: "RollingUpdate", partition: config.web.partition }, localVolumePolicy: config.web.localVolumePolicy },
+            },
+            opts,
+        );
         outputs.webPods = web.podDnsNames;
         outputs.webPvcs = web.pvcNames;
     }
     if (config.mysql.enabled) {
-        const db = new MySql("mysql", {
-            namespace,
-            replicas: config.mysql.replicas,
-            image: config.mysql.image,
-            storageSize: config.mysql.storageSize,
-            storageClassName,
-            database: config.mysql.database,
-            ...(config.mysql.existingRootPasswordSecret !== undefined || render
-                ? { existingRootPasswordSecret: config.mysql.existingRootPasswordSecret ?? RENDER_MODE_MYSQL_SECRET }
-                : { rootPassword: mysqlRootPassword }),
-        }, opts);
+        const db = new MySql(
+            "mysql",
+            {
+                namespace,
+                replicas: config.mysql.replicas,
+                image: config.mysql.image,
+                storageSize: config.mysql.storageSize,
+                storageClassName,
+                database: config.mysql.database,
+                ...(config.mysql.existingRootPasswordSecret !== undefined || render
+                    ? { existingRootPasswordSecret: config.mysql.existingRootPasswordSecret ?? RENDER_MODE_MYSQL_SECRET }
+                    : { rootPassword: mysqlRootPassword }),
+            },
+            opts,
+        );
         outputs.mysqlHosts = db.hosts;
         outputs.mysqlPasswordSecret = db.rootPasswordSecretName;
     }
     if (config.kubia.enabled) {
-        const kubia = new Kubia("kubia", {
-            namespace,
-            replicas: config.kubia.replicas,
-            image: config.kubia.image,
-            storageClassName,
-        }, opts);
+        const kubia = new Kubia(
+            "kubia",
+            {
+                namespace,
+                replicas: config.kubia.replicas,
+                image: config.kubia.image,
+                storageClassName,
+            },
+            opts,
+        );
         outputs.kubiaSrv = kubia.srvName;
     }
     return outputs;

@@ -79,7 +79,11 @@ test("scale 3 → 1 → 3: highest ordinals go first, PVCs are retained and reat
     let watching = true;
     const watcher = (async () => {
         while (watching) {
-            const present = new Set(pods(NS, WEB).filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name));
+            const present = new Set(
+                pods(NS, WEB)
+                    .filter((p) => !p.metadata.deletionTimestamp)
+                    .map((p) => p.metadata.name),
+            );
             for (const n of ["web-2", "web-1"]) if (!present.has(n) && !gone.includes(n)) gone.push(n);
             await new Promise((r) => setTimeout(r, 200));
         }
@@ -116,8 +120,14 @@ test("a partitioned rolling update (canary) completes pulumi up and updates only
 test("pulumi destroy removes everything but the retained PVCs (and the namespace holding them)", async () => {
     timings.destroy = (await stack.destroy()).seconds;
     await waitFor("web pods gone", () => pods(NS, WEB).length === 0, 120_000);
-    expect(kubectl(["-n", NS, "get", "statefulsets,services,poddisruptionbudgets,secrets", "-o", "name"]).split("\n").filter((l) => l && !l.includes("kube-root-ca"))).toEqual([]);
-    const pvcs = kubectlJson<{ items: any[] }>(["-n", NS, "get", "pvc"]).items.map((p) => p.metadata.name).sort();
+    expect(
+        kubectl(["-n", NS, "get", "statefulsets,services,poddisruptionbudgets,secrets", "-o", "name"])
+            .split("\n")
+            .filter((l) => l && !l.includes("kube-root-ca")),
+    ).toEqual([]);
+    const pvcs = kubectlJson<{ items: any[] }>(["-n", NS, "get", "pvc"])
+        .items.map((p) => p.metadata.name)
+        .sort();
     expect(pvcs).toEqual(["data-mysql-0", "www-web-0", "www-web-1", "www-web-2"]);
     expect(kubectl(["get", "storageclass", "local-path"], { allowFail: true })).toBe("");
     expect(kubectl(["get", "namespace", "pets-local-path"], { allowFail: true })).toBe("");

@@ -3,11 +3,31 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { createLocalPVs, ensureCluster, isReady, kubectlJson, TestStack, waitFor, workerNodes } from "./support/harness";
-import { events, killNode, nodeReady, OUT_OF_SERVICE, refreshPod, Replica, restoreNode, serviceAccountKubeconfig, startLiberators, stopLiberators, taints } from "./support/nodes";
+import {
+    events,
+    killNode,
+    nodeReady,
+    OUT_OF_SERVICE,
+    refreshPod,
+    Replica,
+    restoreNode,
+    serviceAccountKubeconfig,
+    startLiberators,
+    stopLiberators,
+    taints,
+} from "./support/nodes";
 
 const NS = "pets";
 const UNHEALTHY_AFTER = 10;
-const FLAGS = [`--unhealthy-after=${UNHEALTHY_AFTER}s`, "--heartbeat-interval=3s", "--release-local-volumes", "--force-delete-pods", "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s"];
+const FLAGS = [
+    `--unhealthy-after=${UNHEALTHY_AFTER}s`,
+    "--heartbeat-interval=3s",
+    "--release-local-volumes",
+    "--force-delete-pods",
+    "--lease-duration=6s",
+    "--renew-deadline=4s",
+    "--retry-period=1s",
+];
 let stack: TestStack;
 let logDir: string;
 let saKubeconfig: string;
@@ -25,7 +45,13 @@ beforeAll(async () => {
     stack = new TestStack("drill", {
         "pets:web": { replicas: 3, localVolumePolicy: "delete-pvc" },
         "pets:mysql": { enabled: false },
-        "pets:liberator": { enabled: true, unhealthyAfterSeconds: UNHEALTHY_AFTER, heartbeatIntervalSeconds: 3, releaseLocalVolumes: true, forceDeletePods: true },
+        "pets:liberator": {
+            enabled: true,
+            unhealthyAfterSeconds: UNHEALTHY_AFTER,
+            heartbeatIntervalSeconds: 3,
+            releaseLocalVolumes: true,
+            forceDeletePods: true,
+        },
     });
     await stack.init();
     await stack.up();

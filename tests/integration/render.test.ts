@@ -16,7 +16,10 @@ function render(dir: string): void {
 }
 
 function files(dir: string): string[] {
-    return fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+    return fs
+        .readdirSync(dir, { recursive: true, encoding: "utf8" })
+        .filter((f) => fs.statSync(path.join(dir, f)).isFile())
+        .sort();
 }
 
 test("render mode writes deterministic, schema-valid YAML with no Secret in it", () => {

@@ -4,17 +4,17 @@ const fs = require("fs");
 const path = require("path");
 
 class SummaryReporter {
-  onRunComplete(_contexts, results) {
-    const counts = {
-      passed: results.numPassedTests,
-      failed: results.numFailedTests + results.numRuntimeErrorTestSuites,
-      skipped: results.numPendingTests + results.numTodoTests,
-    };
-    const file = process.env.PETS_TEST_SUMMARY;
-    if (file) {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.appendFileSync(file, JSON.stringify(counts) + "\n");
+    onRunComplete(_contexts, results) {
+        const counts = {
+            passed: results.numPassedTests,
+            failed: results.numFailedTests + results.numRuntimeErrorTestSuites,
+            skipped: results.numPendingTests + results.numTodoTests,
+        };
+        const file = process.env.PETS_TEST_SUMMARY;
+        if (file) {
+            fs.mkdirSync(path.dirname(file), { recursive: true });
+            fs.appendFileSync(file, JSON.stringify(counts) + "\n");
+        }
     }
-  }
 }
 module.exports = SummaryReporter;

@@ -40,25 +40,51 @@ function unsafeHelperPodFields(pod: any): string[] {
     const c = spec.containers?.[0] ?? {};
     const found: string[] = [];
     if (spec.containers?.length !== 1) found.push("containers");
-    for (const k of ["initContainers", "ephemeralContainers", "volumes", "hostNetwork", "hostPID", "hostIPC", "nodeName", "serviceAccountName"]) if (spec[k]) found.push(k);
+    for (const k of ["initContainers", "ephemeralContainers", "volumes", "hostNetwork", "hostPID", "hostIPC", "nodeName", "serviceAccountName"])
+        if (spec[k]) found.push(k);
     for (const k of ["volumeMounts", "envFrom", "lifecycle", "livenessProbe", "readinessProbe", "startupProbe"]) if (c[k]) found.push(`container.${k}`);
     if ((c.env ?? []).some((e: any) => e.valueFrom)) found.push("env.valueFrom");
     if (spec.securityContext?.runAsUser === 0 || spec.securityContext?.runAsGroup === 0 || spec.securityContext?.sysctls) found.push("securityContext");
-    if (c.securityContext?.privileged || c.securityContext?.allowPrivilegeEscalation || c.securityContext?.capabilities?.add?.length) found.push("container.securityContext");
+    if (c.securityContext?.privileged || c.securityContext?.allowPrivilegeEscalation || c.securityContext?.capabilities?.add?.length)
+        found.push("container.securityContext");
     return found;
 }
 
 describe("LocalPathProvisioner objects", () => {
     test("every object (and the helper pod template) passes the Kubernetes OpenAPI schema", async () => {
-        await build("local-path", { isDefaultClass: true, nodePath: "/opt/local-path-provisioner", pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}/", nodeAffinityKey: "example.com/node-id", nodeSelector: { "kubernetes.io/os": "linux" }, tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }] });
+        await build("local-path", {
+            isDefaultClass: true,
+            nodePath: "/opt/local-path-provisioner",
+            pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}/",
+            nodeAffinityKey: "example.com/node-id",
+            nodeSelector: { "kubernetes.io/os": "linux" },
+            tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }],
+        });
         const objects = k8sObjects(registered);
-        expect(objects.map((o) => o.kind).sort()).toEqual(["ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Namespace", "Role", "RoleBinding", "ServiceAccount", "StorageClass"]);
+        expect(objects.map((o) => o.kind).sort()).toEqual([
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Deployment",
+            "Namespace",
+            "Role",
+            "RoleBinding",
+            "ServiceAccount",
+            "StorageClass",
+        ]);
         const helperPod = JSON.parse(findObject(registered, "ConfigMap").data["helperPod.yaml"]);
         expect(schemaErrors([...objects, helperPod])).toEqual([]);
     });
 
     test("with sharedFileSystemPath, Immediate binding and no namespace of its own, objects still pass the schema", async () => {
-        await build("shared", { createNamespace: false, namespace: "storage", sharedFileSystemPath: "/mnt/nfs", volumeBindingMode: "Immediate", reclaimPolicy: "Retain", resources: { requests: { cpu: "50m" } } });
+        await build("shared", {
+            createNamespace: false,
+            namespace: "storage",
+            sharedFileSystemPath: "/mnt/nfs",
+            volumeBindingMode: "Immediate",
+            reclaimPolicy: "Retain",
+            resources: { requests: { cpu: "50m" } },
+        });
         const objects = k8sObjects(registered);
         expect(objects.map((o) => o.kind)).not.toContain("Namespace");
         expect(objects.filter((o) => o.metadata.namespace !== undefined).map((o) => o.metadata.namespace)).toEqual(Array(5).fill("storage"));
@@ -89,10 +115,17 @@ describe("LocalPathProvisioner objects", () => {
         expect(c.image).toBe("rancher/local-path-provisioner:v0.0.37");
         expect(c.imagePullPolicy).toBe("IfNotPresent");
         expect(c.command).toEqual([
-            "local-path-provisioner", "--debug", "start", "--config", "/etc/config/config.json",
-            "--provisioner-name", "cluster.local/local-path",
-            "--service-account-name", "local-path",
-            "--configmap-name", cm.metadata.name,
+            "local-path-provisioner",
+            "--debug",
+            "start",
+            "--config",
+            "/etc/config/config.json",
+            "--provisioner-name",
+            "cluster.local/local-path",
+            "--service-account-name",
+            "local-path",
+            "--configmap-name",
+            cm.metadata.name,
         ]);
         expect(c.env).toEqual([
             { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
@@ -109,7 +142,13 @@ describe("LocalPathProvisioner objects", () => {
     });
 
     test("images, pull policy and debug are configurable (registry mirrors)", async () => {
-        await build("lp", { image: "mirror.local/rancher/local-path-provisioner:v0.0.37", helperImage: "mirror.local/library/busybox:1.37", imagePullPolicy: "Always", debug: false, provisionerName: "rancher.io/local-path" });
+        await build("lp", {
+            image: "mirror.local/rancher/local-path-provisioner:v0.0.37",
+            helperImage: "mirror.local/library/busybox:1.37",
+            imagePullPolicy: "Always",
+            debug: false,
+            provisionerName: "rancher.io/local-path",
+        });
         const c = findObject(registered, "Deployment", "lp").spec.template.spec.containers[0];
         expect(c.image).toBe("mirror.local/rancher/local-path-provisioner:v0.0.37");
         expect(c.imagePullPolicy).toBe("Always");
@@ -185,7 +224,7 @@ describe("LocalPathProvisioner ConfigMap", () => {
     });
 
     test("custom scripts and timeout", async () => {
-        await build("lp", { setupScript: "#!/bin/sh\nmkdir -p \"$VOL_DIR\"", teardownScript: "#!/bin/sh\nrm -rf \"$VOL_DIR\"", cmdTimeoutSeconds: 300 });
+        await build("lp", { setupScript: '#!/bin/sh\nmkdir -p "$VOL_DIR"', teardownScript: '#!/bin/sh\nrm -rf "$VOL_DIR"', cmdTimeoutSeconds: 300 });
         const cm = findObject(registered, "ConfigMap");
         expect(cm.data.setup).toBe('#!/bin/sh\nmkdir -p "$VOL_DIR"');
         expect(JSON.parse(cm.data["config.json"]).cmdTimeoutSeconds).toBe(300);
@@ -207,13 +246,33 @@ describe("LocalPathProvisioner ConfigMap", () => {
         },
         {
             what: "per-node paths with a default entry",
-            args: { nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["/var/local-path"] }, { node: "worker-1", paths: ["/data1", "/data2"] }] },
-            json: { nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["/var/local-path"] }, { node: "worker-1", paths: ["/data1", "/data2"] }] },
+            args: {
+                nodePathMap: [
+                    { node: DEFAULT_ENTRY, paths: ["/var/local-path"] },
+                    { node: "worker-1", paths: ["/data1", "/data2"] },
+                ],
+            },
+            json: {
+                nodePathMap: [
+                    { node: DEFAULT_ENTRY, paths: ["/var/local-path"] },
+                    { node: "worker-1", paths: ["/data1", "/data2"] },
+                ],
+            },
         },
         {
             what: "a node kept free of volumes, no default entry",
-            args: { nodePathMap: [{ node: "control-plane.example.com", paths: [] }, { node: "worker-1", paths: ["/srv/volumes"] }] },
-            json: { nodePathMap: [{ node: "control-plane.example.com", paths: [] }, { node: "worker-1", paths: ["/srv/volumes"] }] },
+            args: {
+                nodePathMap: [
+                    { node: "control-plane.example.com", paths: [] },
+                    { node: "worker-1", paths: ["/srv/volumes"] },
+                ],
+            },
+            json: {
+                nodePathMap: [
+                    { node: "control-plane.example.com", paths: [] },
+                    { node: "worker-1", paths: ["/srv/volumes"] },
+                ],
+            },
         },
         {
             what: "a shared filesystem (nodePathMap set to [] as upstream asks)",
@@ -260,8 +319,16 @@ describe("LocalPathProvisioner StorageClass", () => {
         { args: { pathPattern: "{{.PVC.Namespace}}/{{.PVC.Name}}/data" }, parameters: { pathPattern: "{{.PVC.Namespace}}/{{.PVC.Name}}/data" } },
         { args: { nodeAffinityKey: "example.com/stable-node-id" }, parameters: { nodeAffinityKey: "example.com/stable-node-id" } },
         {
-            args: { nodePath: "/opt/local-path-provisioner", pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}/", nodeAffinityKey: "topology.example.com/node" },
-            parameters: { nodePath: "/opt/local-path-provisioner", pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}/", nodeAffinityKey: "topology.example.com/node" },
+            args: {
+                nodePath: "/opt/local-path-provisioner",
+                pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}/",
+                nodeAffinityKey: "topology.example.com/node",
+            },
+            parameters: {
+                nodePath: "/opt/local-path-provisioner",
+                pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}/",
+                nodeAffinityKey: "topology.example.com/node",
+            },
         },
     ])("parameters $parameters", async ({ args, parameters }) => {
         await build("lp", args as Args);
@@ -300,7 +367,9 @@ describe("LocalPathProvisioner outputs", () => {
 
 describe("LocalPathProvisioner next to kind's built-in copy", () => {
     const clashes = () =>
-        k8sObjects(registered).filter((o) => KIND_BUILTIN.some(([kind, ns, name]) => o.kind === kind && o.metadata.namespace === ns && o.metadata.name === name));
+        k8sObjects(registered).filter((o) =>
+            KIND_BUILTIN.some(([kind, ns, name]) => o.kind === kind && o.metadata.namespace === ns && o.metadata.name === name),
+        );
 
     test("in a namespace of its own, no object shares kind's names and the provisioner name differs", async () => {
         await build("local-path", { namespace: "pets-local-path" });
@@ -322,7 +391,8 @@ describe("LocalPathProvisioner next to kind's built-in copy", () => {
 describe("LocalPathProvisioner validation", () => {
     const C = 'LocalPathProvisioner "lp"';
     const LABEL = "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters";
-    const SUBDOMAIN = "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters";
+    const SUBDOMAIN =
+        "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters";
     const ABS = 'must be an absolute path such as "/var/lib/data" (starting with "/", without ".." segments)';
     const ROOT = 'must not be "/": the provisioner creates and deletes a directory per volume under it';
     const NODE = `must be a node name (a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters) or "${DEFAULT_ENTRY}"`;
@@ -330,40 +400,134 @@ describe("LocalPathProvisioner validation", () => {
     test.each<[string, Args, string]>([
         ["namespace", { namespace: "Local_Path" }, `${C}: namespace = "Local_Path" is invalid: ${LABEL}`],
         ["storageClassName", { storageClassName: "Local_Path" }, `${C}: storageClassName = "Local_Path" is invalid: ${SUBDOMAIN}`],
-        ["provisionerName", { provisionerName: "rancher.io/local path" }, `${C}: provisionerName = "rancher.io/local path" is invalid: must be a qualified name such as "example.com/local-path": an optional DNS subdomain prefix and "/", then at most 63 letters, digits, "-", "_" and "."`],
+        [
+            "provisionerName",
+            { provisionerName: "rancher.io/local path" },
+            `${C}: provisionerName = "rancher.io/local path" is invalid: must be a qualified name such as "example.com/local-path": an optional DNS subdomain prefix and "/", then at most 63 letters, digits, "-", "_" and "."`,
+        ],
         ["reclaimPolicy", { reclaimPolicy: "Recycle" as any }, `${C}: reclaimPolicy = "Recycle" is invalid: must be one of "Delete", "Retain"`],
         ["volumeType", { volumeType: "block" as any }, `${C}: volumeType = "block" is invalid: must be one of "hostPath", "local"`],
-        ["volumeBindingMode", { volumeBindingMode: "Later" as any }, `${C}: volumeBindingMode = "Later" is invalid: must be one of "WaitForFirstConsumer", "Immediate"`],
-        ["Immediate with node paths", { volumeBindingMode: "Immediate" }, `${C}: volumeBindingMode = "Immediate" is invalid: must be "WaitForFirstConsumer" with nodePathMap: the provisioner must know the pod's node to pick its directory; "Immediate" works only with sharedFileSystemPath`],
-        ["imagePullPolicy", { imagePullPolicy: "Sometimes" as any }, `${C}: imagePullPolicy = "Sometimes" is invalid: must be one of "Always", "IfNotPresent", "Never"`],
+        [
+            "volumeBindingMode",
+            { volumeBindingMode: "Later" as any },
+            `${C}: volumeBindingMode = "Later" is invalid: must be one of "WaitForFirstConsumer", "Immediate"`,
+        ],
+        [
+            "Immediate with node paths",
+            { volumeBindingMode: "Immediate" },
+            `${C}: volumeBindingMode = "Immediate" is invalid: must be "WaitForFirstConsumer" with nodePathMap: the provisioner must know the pod's node to pick its directory; "Immediate" works only with sharedFileSystemPath`,
+        ],
+        [
+            "imagePullPolicy",
+            { imagePullPolicy: "Sometimes" as any },
+            `${C}: imagePullPolicy = "Sometimes" is invalid: must be one of "Always", "IfNotPresent", "Never"`,
+        ],
         ["image", { image: "" }, `${C}: image = "" is invalid: must be a non-empty image reference such as "nginx:1.27"`],
         ["helperImage", { helperImage: "busy box" }, `${C}: helperImage = "busy box" is invalid: must be an image reference without whitespace`],
-        ["relative path", { nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["opt/local-path"] }] }, `${C}: nodePathMap[0].paths[0] = "opt/local-path" is invalid: ${ABS}`],
-        ["path with ..", { nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["/data/../etc"] }] }, `${C}: nodePathMap[0].paths[0] = "/data/../etc" is invalid: ${ABS}`],
+        [
+            "relative path",
+            { nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["opt/local-path"] }] },
+            `${C}: nodePathMap[0].paths[0] = "opt/local-path" is invalid: ${ABS}`,
+        ],
+        [
+            "path with ..",
+            { nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["/data/../etc"] }] },
+            `${C}: nodePathMap[0].paths[0] = "/data/../etc" is invalid: ${ABS}`,
+        ],
         ["root path", { nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["/"] }] }, `${C}: nodePathMap[0].paths[0] = "/" is invalid: ${ROOT}`],
         ["root path spelled //.", { nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["//."] }] }, `${C}: nodePathMap[0].paths[0] = "//." is invalid: ${ROOT}`],
         ["node name", { nodePathMap: [{ node: "Worker_1", paths: ["/data"] }] }, `${C}: nodePathMap[0].node = "Worker_1" is invalid: ${NODE}`],
         ["empty node name", { nodePathMap: [{ node: "", paths: ["/data"] }] }, `${C}: nodePathMap[0].node = "" is invalid: ${NODE}`],
-        ["node listed twice", { nodePathMap: [{ node: "worker-1", paths: ["/a"] }, { node: "worker-1", paths: ["/b"] }] }, `${C}: nodePathMap[1].node = "worker-1" is invalid: must be unique in nodePathMap; this node is listed twice`],
-        ["default entry twice", { nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["/a"] }, { node: DEFAULT_ENTRY, paths: ["/b"] }] }, `${C}: nodePathMap[1].node = "${DEFAULT_ENTRY}" is invalid: must be unique in nodePathMap; this node is listed twice`],
-        ["path twice on a node", { nodePathMap: [{ node: "worker-1", paths: ["/data", "/data/"] }] }, `${C}: nodePathMap[0].paths[1] = "/data/" is invalid: must be unique for the node; "/data" is listed twice`],
-        ["paths not a list", { nodePathMap: [{ node: "worker-1", paths: "/data" as any }] }, `${C}: nodePathMap[0].paths = "/data" is invalid: must be a list of absolute paths ([] keeps volumes off this node)`],
-        ["empty nodePathMap", { nodePathMap: [] }, `${C}: nodePathMap = [] is invalid: must list at least one node (or the "${DEFAULT_ENTRY}" entry), or set sharedFileSystemPath instead`],
-        ["no path anywhere", { nodePathMap: [{ node: DEFAULT_ENTRY, paths: [] }] }, `${C}: nodePathMap = [{"node":"${DEFAULT_ENTRY}","paths":[]}] is invalid: must give at least one node a path: with every paths list empty no volume can be provisioned`],
-        ["nodePathMap and sharedFileSystemPath", { sharedFileSystemPath: "/mnt/nfs", nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["/data"] }] }, `${C}: sharedFileSystemPath = "/mnt/nfs" is invalid: cannot be combined with nodePathMap: the provisioner uses one or the other; remove one of them`],
+        [
+            "node listed twice",
+            {
+                nodePathMap: [
+                    { node: "worker-1", paths: ["/a"] },
+                    { node: "worker-1", paths: ["/b"] },
+                ],
+            },
+            `${C}: nodePathMap[1].node = "worker-1" is invalid: must be unique in nodePathMap; this node is listed twice`,
+        ],
+        [
+            "default entry twice",
+            {
+                nodePathMap: [
+                    { node: DEFAULT_ENTRY, paths: ["/a"] },
+                    { node: DEFAULT_ENTRY, paths: ["/b"] },
+                ],
+            },
+            `${C}: nodePathMap[1].node = "${DEFAULT_ENTRY}" is invalid: must be unique in nodePathMap; this node is listed twice`,
+        ],
+        [
+            "path twice on a node",
+            { nodePathMap: [{ node: "worker-1", paths: ["/data", "/data/"] }] },
+            `${C}: nodePathMap[0].paths[1] = "/data/" is invalid: must be unique for the node; "/data" is listed twice`,
+        ],
+        [
+            "paths not a list",
+            { nodePathMap: [{ node: "worker-1", paths: "/data" as any }] },
+            `${C}: nodePathMap[0].paths = "/data" is invalid: must be a list of absolute paths ([] keeps volumes off this node)`,
+        ],
+        [
+            "empty nodePathMap",
+            { nodePathMap: [] },
+            `${C}: nodePathMap = [] is invalid: must list at least one node (or the "${DEFAULT_ENTRY}" entry), or set sharedFileSystemPath instead`,
+        ],
+        [
+            "no path anywhere",
+            { nodePathMap: [{ node: DEFAULT_ENTRY, paths: [] }] },
+            `${C}: nodePathMap = [{"node":"${DEFAULT_ENTRY}","paths":[]}] is invalid: must give at least one node a path: with every paths list empty no volume can be provisioned`,
+        ],
+        [
+            "nodePathMap and sharedFileSystemPath",
+            { sharedFileSystemPath: "/mnt/nfs", nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["/data"] }] },
+            `${C}: sharedFileSystemPath = "/mnt/nfs" is invalid: cannot be combined with nodePathMap: the provisioner uses one or the other; remove one of them`,
+        ],
         ["shared root", { sharedFileSystemPath: "/" }, `${C}: sharedFileSystemPath = "/" is invalid: ${ROOT}`],
         ["shared relative", { sharedFileSystemPath: "mnt/nfs" }, `${C}: sharedFileSystemPath = "mnt/nfs" is invalid: ${ABS}`],
-        ["local volumes on a shared filesystem", { sharedFileSystemPath: "/mnt/nfs", volumeType: "local" }, `${C}: volumeType = "local" is invalid: must be "hostPath" with sharedFileSystemPath: "local" volumes need node affinity, which shared-filesystem volumes do not have`],
-        ["nodePath not listed", { nodePath: "/data/ssd" }, `${C}: nodePath = "/data/ssd" is invalid: must be one of the paths in nodePathMap: the provisioner only creates volumes under listed paths`],
+        [
+            "local volumes on a shared filesystem",
+            { sharedFileSystemPath: "/mnt/nfs", volumeType: "local" },
+            `${C}: volumeType = "local" is invalid: must be "hostPath" with sharedFileSystemPath: "local" volumes need node affinity, which shared-filesystem volumes do not have`,
+        ],
+        [
+            "nodePath not listed",
+            { nodePath: "/data/ssd" },
+            `${C}: nodePath = "/data/ssd" is invalid: must be one of the paths in nodePathMap: the provisioner only creates volumes under listed paths`,
+        ],
         ["nodePath relative", { nodePath: "data" }, `${C}: nodePath = "data" is invalid: ${ABS}`],
-        ["nodePath on a shared filesystem", { sharedFileSystemPath: "/mnt/nfs", nodePath: "/mnt/nfs" }, `${C}: nodePath = "/mnt/nfs" is invalid: needs nodePathMap: with sharedFileSystemPath the provisioner ignores it`],
-        ["pathPattern prefix", { pathPattern: "{{ .PVC.Name }}" }, `${C}: pathPattern = "{{ .PVC.Name }}" is invalid: must start with "{{ .PVC.Namespace }}/{{ .PVC.Name }}/" (the provisioner refuses other patterns) and contain no ".." segments`],
-        ["pathPattern traversal", { pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}/../x" }, `${C}: pathPattern = "{{ .PVC.Namespace }}/{{ .PVC.Name }}/../x" is invalid: must start with "{{ .PVC.Namespace }}/{{ .PVC.Name }}/" (the provisioner refuses other patterns) and contain no ".." segments`],
-        ["nodeAffinityKey", { nodeAffinityKey: "bad key" }, `${C}: nodeAffinityKey = "bad key" is invalid: must be a label key: an optional DNS subdomain prefix and "/", then a name of at most 63 letters, digits, "-", "_" and "."`],
-        ["nodeAffinityKey on a shared filesystem", { sharedFileSystemPath: "/mnt/nfs", nodeAffinityKey: "example.com/node" }, `${C}: nodeAffinityKey = "example.com/node" is invalid: needs nodePathMap: shared-filesystem volumes have no node affinity`],
+        [
+            "nodePath on a shared filesystem",
+            { sharedFileSystemPath: "/mnt/nfs", nodePath: "/mnt/nfs" },
+            `${C}: nodePath = "/mnt/nfs" is invalid: needs nodePathMap: with sharedFileSystemPath the provisioner ignores it`,
+        ],
+        [
+            "pathPattern prefix",
+            { pathPattern: "{{ .PVC.Name }}" },
+            `${C}: pathPattern = "{{ .PVC.Name }}" is invalid: must start with "{{ .PVC.Namespace }}/{{ .PVC.Name }}/" (the provisioner refuses other patterns) and contain no ".." segments`,
+        ],
+        [
+            "pathPattern traversal",
+            { pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}/../x" },
+            `${C}: pathPattern = "{{ .PVC.Namespace }}/{{ .PVC.Name }}/../x" is invalid: must start with "{{ .PVC.Namespace }}/{{ .PVC.Name }}/" (the provisioner refuses other patterns) and contain no ".." segments`,
+        ],
+        [
+            "nodeAffinityKey",
+            { nodeAffinityKey: "bad key" },
+            `${C}: nodeAffinityKey = "bad key" is invalid: must be a label key: an optional DNS subdomain prefix and "/", then a name of at most 63 letters, digits, "-", "_" and "."`,
+        ],
+        [
+            "nodeAffinityKey on a shared filesystem",
+            { sharedFileSystemPath: "/mnt/nfs", nodeAffinityKey: "example.com/node" },
+            `${C}: nodeAffinityKey = "example.com/node" is invalid: needs nodePathMap: shared-filesystem volumes have no node affinity`,
+        ],
         ["cmdTimeoutSeconds", { cmdTimeoutSeconds: 0 }, `${C}: cmdTimeoutSeconds = 0 is invalid: must be a whole number >= 1`],
         ["setupScript", { setupScript: " " }, `${C}: setupScript = " " is invalid: must be a non-empty string`],
-        ["reserved label", { labels: { "app.kubernetes.io/instance": "x" } }, `${C}: labels["app.kubernetes.io/instance"] = "x" is invalid: is set by the component (it selects the provisioner's pod) and cannot be overridden`],
+        [
+            "reserved label",
+            { labels: { "app.kubernetes.io/instance": "x" } },
+            `${C}: labels["app.kubernetes.io/instance"] = "x" is invalid: is set by the component (it selects the provisioner's pod) and cannot be overridden`,
+        ],
     ])("%s", (_what, args, message) => {
         expect(() => m.resolveLocalPathProvisionerArgs("lp", args)).toThrow(new Error(message));
     });
@@ -376,7 +540,9 @@ describe("LocalPathProvisioner validation", () => {
 
     test("every problem is listed at once, and nothing is created", () => {
         expect(() => new m.LocalPathProvisioner("lp", { reclaimPolicy: "Recycle" as any, nodePathMap: [{ node: "w1", paths: ["/"] }] })).toThrow(
-            new Error(`${C} has 2 invalid settings:\n  - reclaimPolicy = "Recycle" is invalid: must be one of "Delete", "Retain"\n  - nodePathMap[0].paths[0] = "/" is invalid: ${ROOT}`),
+            new Error(
+                `${C} has 2 invalid settings:\n  - reclaimPolicy = "Recycle" is invalid: must be one of "Delete", "Retain"\n  - nodePathMap[0].paths[0] = "/" is invalid: ${ROOT}`,
+            ),
         );
         expect(registered).toEqual([]);
     });
@@ -406,8 +572,17 @@ describe("LocalPathProvisioner validation", () => {
     });
 
     test("valid edge cases are accepted", () => {
-        expect(() => m.resolveLocalPathProvisionerArgs("lp", { nodePathMap: [{ node: "node-1.example.com", paths: ["/a", "/b"] }, { node: "node-2", paths: [] }] })).not.toThrow();
-        expect(() => m.resolveLocalPathProvisionerArgs("lp", { sharedFileSystemPath: "/mnt/nfs", nodePathMap: [], volumeBindingMode: "Immediate" })).not.toThrow();
+        expect(() =>
+            m.resolveLocalPathProvisionerArgs("lp", {
+                nodePathMap: [
+                    { node: "node-1.example.com", paths: ["/a", "/b"] },
+                    { node: "node-2", paths: [] },
+                ],
+            }),
+        ).not.toThrow();
+        expect(() =>
+            m.resolveLocalPathProvisionerArgs("lp", { sharedFileSystemPath: "/mnt/nfs", nodePathMap: [], volumeBindingMode: "Immediate" }),
+        ).not.toThrow();
         expect(() => m.resolveLocalPathProvisionerArgs("lp", { nodePath: "/data/", nodePathMap: [{ node: DEFAULT_ENTRY, paths: ["/data"] }] })).not.toThrow();
     });
 });

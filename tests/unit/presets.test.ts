@@ -84,7 +84,11 @@ describe("NginxWeb", () => {
         const sts = findObject(registered, "StatefulSet", "web");
         expect(sts.spec.replicas).toBe(2);
         expect(sts.spec.template.spec.containers[0].volumeMounts).toEqual([{ name: "www", mountPath: "/usr/share/nginx/html" }]);
-        expect(sts.spec.volumeClaimTemplates[0].spec).toEqual({ accessModes: ["ReadWriteOnce"], storageClassName: "local-path", resources: { requests: { storage: "1Gi" } } });
+        expect(sts.spec.volumeClaimTemplates[0].spec).toEqual({
+            accessModes: ["ReadWriteOnce"],
+            storageClassName: "local-path",
+            resources: { requests: { storage: "1Gi" } },
+        });
         expect(sts.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
         expect(findObject(registered, "Service", "web").spec.ports).toEqual([{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }]);
         expect(await promiseOf(web.pvcNames)).toEqual(["www-web-0", "www-web-1"]);
@@ -132,13 +136,18 @@ describe("GeneratedPassword", () => {
     });
 
     test("rejects a short length", () => {
-        expect(() => new m.GeneratedPassword("p", { length: 8 })).toThrow('GeneratedPassword "p": length = 8 is invalid: must be a whole number from 16 to 128');
+        expect(() => new m.GeneratedPassword("p", { length: 8 })).toThrow(
+            'GeneratedPassword "p": length = 8 is invalid: must be a whole number from 16 to 128',
+        );
     });
 });
 
 describe("MySql with TLS", () => {
     test("mounts the certificate and starts mysqld with its files", async () => {
-        const db = new m.MySql("mysql", { replicas: 2, tls: { issuerRef: { name: "pets-ca", kind: "Issuer", group: "cert-manager.io" }, requireSecureTransport: true } });
+        const db = new m.MySql("mysql", {
+            replicas: 2,
+            tls: { issuerRef: { name: "pets-ca", kind: "Issuer", group: "cert-manager.io" }, requireSecureTransport: true },
+        });
         await promiseOf(db.hosts);
         await settle();
         const c = findObject(registered, "StatefulSet", "mysql").spec.template.spec.containers[0];

@@ -34,7 +34,13 @@ describe("CertManager", () => {
     });
 
     test("install options: namespace, version, mirror, extra values", async () => {
-        new ca.CertManager("cm", { namespace: "certs", version: "v1.18.2", repository: "http://charts.local:8080", createNamespace: false, values: { image: { registry: "registry.local:5000" } } });
+        new ca.CertManager("cm", {
+            namespace: "certs",
+            version: "v1.18.2",
+            repository: "http://charts.local:8080",
+            createNamespace: false,
+            values: { image: { registry: "registry.local:5000" } },
+        });
         await settle();
         const inputs = registered.find((r) => r.type === "kubernetes-cert-manager:index:CertManager")!.inputs;
         expect(inputs.helmOptions).toEqual({
@@ -57,10 +63,16 @@ describe("CertManager", () => {
 
     test.each([
         [{ mode: "helm" as any }, 'mode = "helm" is invalid: must be one of "install", "existing"'],
-        [{ namespace: "Cert_Manager" }, 'namespace = "Cert_Manager" is invalid: must be a DNS-1123 label: lower-case letters, digits and \'-\', starting and ending with a letter or digit, at most 63 characters'],
+        [
+            { namespace: "Cert_Manager" },
+            "namespace = \"Cert_Manager\" is invalid: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+        ],
         [{ version: "^1.19" }, 'version = "^1.19" is invalid: must be an exact chart version such as "v1.19.2" (no ranges: the install must be repeatable)'],
         [{ repository: "" }, 'repository = "" is invalid: must be a chart repository URL such as "https://charts.jetstack.io"'],
-        [{ values: { installCRDs: false } }, 'values = {"installCRDs":false} is invalid: must not set installCRDs or crds: the component always installs the CRDs'],
+        [
+            { values: { installCRDs: false } },
+            'values = {"installCRDs":false} is invalid: must not set installCRDs or crds: the component always installs the CRDs',
+        ],
     ])("%j", (args, message) => {
         expect(() => new ca.CertManager("cm", args)).toThrow(new Error(`CertManager "cm": ${message}`));
     });
@@ -124,7 +136,13 @@ describe("PrivateCa", () => {
 
     test("the whole chain: a workload's Certificate is signed by the CA issuer", async () => {
         const pca = new ca.PrivateCa("pets-ca", { namespace: "db" });
-        const wl = new m.StatefulWorkload("mysql", { image: "mysql:5.7", namespace: "db", replicas: 2, ports: [{ name: "mysql", containerPort: 3306 }], tls: { issuerRef: pca.issuerRef } });
+        const wl = new m.StatefulWorkload("mysql", {
+            image: "mysql:5.7",
+            namespace: "db",
+            replicas: 2,
+            ports: [{ name: "mysql", containerPort: 3306 }],
+            tls: { issuerRef: pca.issuerRef },
+        });
         expect((await promiseOf(wl.tls!)).issuerRef).toEqual({ name: "pets-ca", kind: "Issuer", group: "cert-manager.io" });
         await settle();
         const leaf = findObject(registered, "Certificate", "mysql-tls");
@@ -143,14 +161,29 @@ describe("PrivateCa", () => {
 
     test.each([
         [{ kind: "Cluster" as any }, 'kind = "Cluster" is invalid: must be one of "Issuer", "ClusterIssuer"'],
-        [{ namespace: "Shop" }, 'namespace = "Shop" is invalid: must be a DNS-1123 label: lower-case letters, digits and \'-\', starting and ending with a letter or digit, at most 63 characters'],
-        [{ issuerName: "Pets" }, 'issuerName = "Pets" is invalid: must be a DNS-1123 subdomain of at most 242 characters: lower-case letters, digits, \'-\' and \'.\''],
+        [
+            { namespace: "Shop" },
+            "namespace = \"Shop\" is invalid: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+        ],
+        [
+            { issuerName: "Pets" },
+            "issuerName = \"Pets\" is invalid: must be a DNS-1123 subdomain of at most 242 characters: lower-case letters, digits, '-' and '.'",
+        ],
         [{ commonName: "x".repeat(65) }, `commonName = "${"x".repeat(65)}" is invalid: must be a non-empty name of at most 64 characters`],
-        [{ keySize: 1024 }, "keySize = 1024 is invalid: must be one of 2048, 3072, 4096 for keyAlgorithm \"RSA\""],
+        [{ keySize: 1024 }, 'keySize = 1024 is invalid: must be one of 2048, 3072, 4096 for keyAlgorithm "RSA"'],
         [{ keyAlgorithm: "ECDSA" as const, keySize: 3072 }, 'keySize = 3072 is invalid: must be one of 256, 384 for keyAlgorithm "ECDSA"'],
-        [{ duration: "10y" }, 'duration = "10y" is invalid: must be a Go duration of at least 1h, such as "2160h" (90 days); units are h, m, s, ms, us, ns (there is no "d")'],
-        [{ duration: "720h", renewBefore: "720h" }, 'renewBefore = "720h" is invalid: must be shorter than duration ("720h"); it is how long before expiry cert-manager renews'],
-        [{ secretName: "CA" }, "secretName = \"CA\" is invalid: must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"],
+        [
+            { duration: "10y" },
+            'duration = "10y" is invalid: must be a Go duration of at least 1h, such as "2160h" (90 days); units are h, m, s, ms, us, ns (there is no "d")',
+        ],
+        [
+            { duration: "720h", renewBefore: "720h" },
+            'renewBefore = "720h" is invalid: must be shorter than duration ("720h"); it is how long before expiry cert-manager renews',
+        ],
+        [
+            { secretName: "CA" },
+            "secretName = \"CA\" is invalid: must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters",
+        ],
         [{ existingIssuer: { name: "corp", kind: "Vault" } }, 'existingIssuer.kind = "Vault" is invalid: must be one of "Issuer", "ClusterIssuer"'],
     ])("%j", (args, message) => {
         expect(() => ca.resolvePrivateCaArgs("pets-ca", args)).toThrow(new Error(`PrivateCa "pets-ca": ${message}`));

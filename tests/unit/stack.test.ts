@@ -17,19 +17,39 @@ describe("stack config", () => {
             mysql: { enabled: true, replicas: 1, image: undefined, storageSize: "2Gi", database: undefined, existingRootPasswordSecret: undefined },
             renderYamlTo: undefined,
             kubia: { enabled: false, replicas: 2, image: undefined },
-            localPath: { enabled: true, namespace: "pets-local-path", storageClassName: "local-path", reclaimPolicy: "Retain", nodePath: undefined, isDefaultClass: false, image: undefined },
+            localPath: {
+                enabled: true,
+                namespace: "pets-local-path",
+                storageClassName: "local-path",
+                reclaimPolicy: "Retain",
+                nodePath: undefined,
+                isDefaultClass: false,
+                image: undefined,
+            },
         });
     });
 
     test.each([
-        [{ namespace: "Pets" }, "stack config: pets:namespace = \"Pets\" is invalid: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"],
+        [
+            { namespace: "Pets" },
+            "stack config: pets:namespace = \"Pets\" is invalid: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+        ],
         [{ web: { replicas: -1 } }, "stack config: pets:web.replicas = -1 is invalid: must be a whole number >= 0"],
         [{ web: { replicas: 2, partition: 3 } }, "stack config: pets:web.partition = 3 is invalid: must be at most pets:web.replicas (2)"],
-        [{ web: { replica: 2 } }, "stack config: pets:web.replica = 2 is invalid: is not a known setting; known settings are enabled, replicas, partition, image, storageSize, localVolumePolicy"],
-        [{ mysql: { storageSize: "2GB" } }, 'stack config: pets:mysql.storageSize = "2GB" is invalid: must be a positive Kubernetes quantity such as "1Gi", "500Mi" or "10G" (binary suffixes Ki, Mi, Gi, Ti, Pi, Ei; decimal k, M, G, T, P, E)'],
+        [
+            { web: { replica: 2 } },
+            "stack config: pets:web.replica = 2 is invalid: is not a known setting; known settings are enabled, replicas, partition, image, storageSize, localVolumePolicy",
+        ],
+        [
+            { mysql: { storageSize: "2GB" } },
+            'stack config: pets:mysql.storageSize = "2GB" is invalid: must be a positive Kubernetes quantity such as "1Gi", "500Mi" or "10G" (binary suffixes Ki, Mi, Gi, Ti, Pi, Ei; decimal k, M, G, T, P, E)',
+        ],
         [{ mysql: { enabled: "yes" } }, 'stack config: pets:mysql.enabled = "yes" is invalid: must be true or false'],
         [{ localPath: { reclaimPolicy: "Keep" } }, 'stack config: pets:localPath.reclaimPolicy = "Keep" is invalid: must be one of "Delete", "Retain"'],
-        [{ localPath: { nodePath: "data" } }, 'stack config: pets:localPath.nodePath = "data" is invalid: must be an absolute path such as "/var/lib/data" (starting with "/", without ".." segments)'],
+        [
+            { localPath: { nodePath: "data" } },
+            'stack config: pets:localPath.nodePath = "data" is invalid: must be an absolute path such as "/var/lib/data" (starting with "/", without ".." segments)',
+        ],
         [{ kubia: "on" }, 'stack config: pets:kubia = "on" is invalid: must be an object (a YAML mapping)'],
     ])("rejects %j", (raw, message) => {
         expect(() => parseStackConfig(raw as Record<string, unknown>)).toThrow(message);

@@ -68,12 +68,22 @@ describe("StatefulWorkload and the liberator", () => {
 
 describe("StatefulWorkload outputs", () => {
     test.each([
-        { replicas: 3, ns: "default", start: 0, dns: ["web-0.web.default.svc.cluster.local", "web-1.web.default.svc.cluster.local", "web-2.web.default.svc.cluster.local"] },
+        {
+            replicas: 3,
+            ns: "default",
+            start: 0,
+            dns: ["web-0.web.default.svc.cluster.local", "web-1.web.default.svc.cluster.local", "web-2.web.default.svc.cluster.local"],
+        },
         { replicas: 1, ns: "shop", start: 0, dns: ["web-0.web.shop.svc.cluster.local"] },
         { replicas: 2, ns: "shop", start: 5, dns: ["web-5.web.shop.svc.cluster.local", "web-6.web.shop.svc.cluster.local"] },
         { replicas: 0, ns: "default", start: 0, dns: [] },
     ])("replicas $replicas in $ns from ordinal $start", async ({ replicas, ns, start, dns }) => {
-        const wl = await build("web", { replicas, namespace: ns, ordinalsStart: start, volumeClaims: [{ name: "www", size: "1Gi", mountPath: "/usr/share/nginx/html" }] });
+        const wl = await build("web", {
+            replicas,
+            namespace: ns,
+            ordinalsStart: start,
+            volumeClaims: [{ name: "www", size: "1Gi", mountPath: "/usr/share/nginx/html" }],
+        });
         expect(await promiseOf(wl.podDnsNames)).toEqual(dns);
         expect(await promiseOf(wl.pvcNames)).toEqual(dns.map((d) => `www-${d.split(".")[0]}`));
         expect(await promiseOf(wl.srvName)).toBe(`web.${ns}.svc.cluster.local`);
@@ -84,7 +94,12 @@ describe("StatefulWorkload outputs", () => {
     });
 
     test("SRV names of named ports", async () => {
-        const wl = await build("kubia", { ports: [{ name: "http", containerPort: 8080, servicePort: 80 }, { name: "gossip", containerPort: 7000, protocol: "UDP" }] });
+        const wl = await build("kubia", {
+            ports: [
+                { name: "http", containerPort: 8080, servicePort: 80 },
+                { name: "gossip", containerPort: 7000, protocol: "UDP" },
+            ],
+        });
         expect(await promiseOf(wl.portSrvNames)).toEqual({
             http: "_http._tcp.kubia.default.svc.cluster.local",
             gossip: "_gossip._udp.kubia.default.svc.cluster.local",
@@ -121,7 +136,11 @@ describe("StatefulWorkload overrides", () => {
             { name: "POD", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         ]);
         expect(c.volumeMounts).toEqual([{ name: "data", mountPath: "/var/lib/mysql", subPath: "data" }]);
-        expect(sts.spec.volumeClaimTemplates[0].spec).toEqual({ accessModes: ["ReadWriteOnce"], storageClassName: "local-path", resources: { requests: { storage: "2Gi" } } });
+        expect(sts.spec.volumeClaimTemplates[0].spec).toEqual({
+            accessModes: ["ReadWriteOnce"],
+            storageClassName: "local-path",
+            resources: { requests: { storage: "2Gi" } },
+        });
         expect(sts.spec.template.spec.securityContext).toEqual({ seccompProfile: { type: "RuntimeDefault" } });
         expect(sts.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
         expect(sts.metadata.labels.team).toBe("data");
@@ -130,7 +149,11 @@ describe("StatefulWorkload overrides", () => {
     });
 
     test.each([
-        { strategy: { type: "RollingUpdate" as const, partition: 2 }, replicas: 3, annotations: { "pulumi.com/waitFor": "jsonpath={.status.readyReplicas}=3" } },
+        {
+            strategy: { type: "RollingUpdate" as const, partition: 2 },
+            replicas: 3,
+            annotations: { "pulumi.com/waitFor": "jsonpath={.status.readyReplicas}=3" },
+        },
         { strategy: { type: "OnDelete" as const }, replicas: 2, annotations: { "pulumi.com/waitFor": "jsonpath={.status.readyReplicas}=2" } },
         { strategy: { type: "OnDelete" as const }, replicas: 0, annotations: { "pulumi.com/skipAwait": "true" } },
         { strategy: { type: "RollingUpdate" as const, partition: 0 }, replicas: 3, annotations: {} },

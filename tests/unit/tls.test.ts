@@ -32,7 +32,12 @@ describe("SANs", () => {
     test.each([
         { replicas: 0, ns: "default", start: 0, expected: [...svc("db", "default")] },
         { replicas: 1, ns: "default", start: 0, expected: [...pod("db-0", "db", "default"), ...svc("db", "default")] },
-        { replicas: 3, ns: "shop", start: 0, expected: [...pod("db-0", "db", "shop"), ...pod("db-1", "db", "shop"), ...pod("db-2", "db", "shop"), ...svc("db", "shop")] },
+        {
+            replicas: 3,
+            ns: "shop",
+            start: 0,
+            expected: [...pod("db-0", "db", "shop"), ...pod("db-1", "db", "shop"), ...pod("db-2", "db", "shop"), ...svc("db", "shop")],
+        },
         { replicas: 2, ns: "team-a", start: 5, expected: [...pod("db-5", "db", "team-a"), ...pod("db-6", "db", "team-a"), ...svc("db", "team-a")] },
     ])("$replicas replicas in $ns from ordinal $start", ({ replicas, ns, start, expected }) => {
         expect(tls.tlsDnsNames({ statefulSetName: "db", serviceName: "db", namespace: ns, replicas, ordinalsStart: start })).toEqual(expected);
@@ -158,7 +163,10 @@ describe("StatefulWorkload tls", () => {
         expect(cert.spec.issuerRef).toEqual({ name: "cluster-ca", kind: "ClusterIssuer", group: "cert-manager.io" });
         expect(cert.spec.dnsNames[cert.spec.dnsNames.length - 1]).toBe("web.example.com");
         const pod = findObject(registered, "StatefulSet", "web").spec.template.spec;
-        expect(pod.volumes).toEqual([{ name: "conf", configMap: { name: "web-conf" } }, { name: "tls", secret: { secretName: "web-certs", defaultMode: 0o440 } }]);
+        expect(pod.volumes).toEqual([
+            { name: "conf", configMap: { name: "web-conf" } },
+            { name: "tls", secret: { secretName: "web-certs", defaultMode: 0o440 } },
+        ]);
         expect(pod.containers[0].volumeMounts).toEqual([
             { name: "www", mountPath: "/www" },
             { name: "conf", mountPath: "/etc/nginx/conf.d" },
@@ -176,7 +184,11 @@ describe("StatefulWorkload tls", () => {
     test("without tls nothing changes", async () => {
         const wl = await build("plain");
         expect(wl.tls).toBeUndefined();
-        expect(k8sObjects(registered).map((o) => o.kind).sort()).toEqual(["PodDisruptionBudget", "Service", "StatefulSet"]);
+        expect(
+            k8sObjects(registered)
+                .map((o) => o.kind)
+                .sort(),
+        ).toEqual(["PodDisruptionBudget", "Service", "StatefulSet"]);
         expect(findObject(registered, "StatefulSet", "plain").spec.template.spec.volumes).toBeUndefined();
     });
 
@@ -191,53 +203,82 @@ describe("StatefulWorkload tls", () => {
         const val = new v.Validator('StatefulWorkload "db"');
         tls.checkIssuerRef(val, "tls.issuerRef", { name: "Bad_Name" });
         expect(() => val.throwIfInvalid()).toThrow(
-            'StatefulWorkload "db": tls.issuerRef.name = "Bad_Name" is invalid: must be a DNS-1123 subdomain: lower-case letters, digits, \'-\' and \'.\', starting and ending with a letter or digit, at most 253 characters',
+            "StatefulWorkload \"db\": tls.issuerRef.name = \"Bad_Name\" is invalid: must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters",
         );
     });
 });
 
 describe("tls validation", () => {
     const ctx = 'StatefulWorkload "db"';
-    const SUBDOMAIN = "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters";
+    const SUBDOMAIN =
+        "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters";
     const DURATION = 'must be a Go duration of at least 1h, such as "2160h" (90 days); units are h, m, s, ms, us, ns (there is no "d")';
     const RENEW = 'must be a Go duration of at least 5m, such as "720h" (30 days); units are h, m, s, ms, us, ns (there is no "d")';
     test.each([
-        [{ issuerRef: undefined as any }, `tls.issuerRef = undefined is invalid: must name the issuer that signs the certificate, e.g. { name: "pets-ca", kind: "Issuer" } or a PrivateCa's issuerRef`],
+        [
+            { issuerRef: undefined as any },
+            `tls.issuerRef = undefined is invalid: must name the issuer that signs the certificate, e.g. { name: "pets-ca", kind: "Issuer" } or a PrivateCa's issuerRef`,
+        ],
         [{ issuerRef: { name: "Pets_CA" } }, `tls.issuerRef.name = "Pets_CA" is invalid: ${SUBDOMAIN}`],
         [{ issuerRef: { name: "ca", kind: "Issuers" } }, 'tls.issuerRef.kind = "Issuers" is invalid: must be one of "Issuer", "ClusterIssuer"'],
-        [{ issuerRef: { name: "ca", kind: "awspca", group: "awspca.cert-manager.io" } }, 'tls.issuerRef.kind = "awspca" is invalid: must be the issuer\'s kind, such as "AWSPCAClusterIssuer"'],
+        [
+            { issuerRef: { name: "ca", kind: "awspca", group: "awspca.cert-manager.io" } },
+            'tls.issuerRef.kind = "awspca" is invalid: must be the issuer\'s kind, such as "AWSPCAClusterIssuer"',
+        ],
         [{ issuerRef, keyAlgorithm: "DSA" as any }, 'tls.keyAlgorithm = "DSA" is invalid: must be one of "RSA", "ECDSA", "Ed25519"'],
         [{ issuerRef, keySize: 1024 }, 'tls.keySize = 1024 is invalid: must be one of 2048, 3072, 4096 for keyAlgorithm "RSA"'],
         [{ issuerRef, keySize: 8192 }, 'tls.keySize = 8192 is invalid: must be one of 2048, 3072, 4096 for keyAlgorithm "RSA"'],
         [{ issuerRef, keyAlgorithm: "ECDSA" as const, keySize: 521 }, 'tls.keySize = 521 is invalid: must be one of 256, 384 for keyAlgorithm "ECDSA"'],
         [{ issuerRef, keyAlgorithm: "ECDSA" as const, keySize: 2048 }, 'tls.keySize = 2048 is invalid: must be one of 256, 384 for keyAlgorithm "ECDSA"'],
-        [{ issuerRef, keyAlgorithm: "Ed25519" as const, keySize: 256 }, 'tls.keySize = 256 is invalid: must be omitted for keyAlgorithm "Ed25519"; its key size is fixed'],
+        [
+            { issuerRef, keyAlgorithm: "Ed25519" as const, keySize: 256 },
+            'tls.keySize = 256 is invalid: must be omitted for keyAlgorithm "Ed25519"; its key size is fixed',
+        ],
         [{ issuerRef, duration: "90d" }, `tls.duration = "90d" is invalid: ${DURATION}`],
         [{ issuerRef, duration: "2160" }, `tls.duration = "2160" is invalid: ${DURATION}`],
         [{ issuerRef, duration: "59m", renewBefore: "10m" }, `tls.duration = "59m" is invalid: ${DURATION}`],
         [{ issuerRef, renewBefore: "4m" }, `tls.renewBefore = "4m" is invalid: ${RENEW}`],
         [{ issuerRef, renewBefore: "30 days" }, `tls.renewBefore = "30 days" is invalid: ${RENEW}`],
-        [{ issuerRef, renewBefore: "2160h" }, 'tls.renewBefore = "2160h" is invalid: must be shorter than duration ("2160h"); it is how long before expiry cert-manager renews'],
-        [{ issuerRef, duration: "24h", renewBefore: "25h" }, 'tls.renewBefore = "25h" is invalid: must be shorter than duration ("24h"); it is how long before expiry cert-manager renews'],
-        [{ issuerRef, mountPath: "etc/tls" }, 'tls.mountPath = "etc/tls" is invalid: must be an absolute path such as "/var/lib/data" (starting with "/", without ".." segments)'],
-        [{ issuerRef, mountPath: "/data" }, 'tls.mountPath = "/data" is invalid: must differ from every other mount; volumeClaims[0].mountPath already mounts there'],
+        [
+            { issuerRef, renewBefore: "2160h" },
+            'tls.renewBefore = "2160h" is invalid: must be shorter than duration ("2160h"); it is how long before expiry cert-manager renews',
+        ],
+        [
+            { issuerRef, duration: "24h", renewBefore: "25h" },
+            'tls.renewBefore = "25h" is invalid: must be shorter than duration ("24h"); it is how long before expiry cert-manager renews',
+        ],
+        [
+            { issuerRef, mountPath: "etc/tls" },
+            'tls.mountPath = "etc/tls" is invalid: must be an absolute path such as "/var/lib/data" (starting with "/", without ".." segments)',
+        ],
+        [
+            { issuerRef, mountPath: "/data" },
+            'tls.mountPath = "/data" is invalid: must differ from every other mount; volumeClaims[0].mountPath already mounts there',
+        ],
         [{ issuerRef, secretName: "Db-TLS" }, `tls.secretName = "Db-TLS" is invalid: ${SUBDOMAIN}`],
-        [{ issuerRef, additionalDnsNames: ["ok.example.com", "not valid"] }, 'tls.additionalDnsNames[1] = "not valid" is invalid: must be a DNS name such as "db.example.com": a lower-case DNS-1123 subdomain of at most 253 characters, optionally starting with "*."'],
+        [
+            { issuerRef, additionalDnsNames: ["ok.example.com", "not valid"] },
+            'tls.additionalDnsNames[1] = "not valid" is invalid: must be a DNS name such as "db.example.com": a lower-case DNS-1123 subdomain of at most 253 characters, optionally starting with "*."',
+        ],
         [{ issuerRef, fileMode: 0o1777 }, "tls.fileMode = 1023 is invalid: must be a file mode from 0 to 0o777 (511), such as 0o444 or 0o440"],
     ])("%j", (t, message) => {
-        expect(() => m.resolveStatefulWorkloadArgs("db", { image: "mysql:5.7", volumeClaims: [{ name: "data", size: "1Gi", mountPath: "/data" }], tls: t as any })).toThrow(
-            new Error(`${ctx}: ${message}`),
-        );
+        expect(() =>
+            m.resolveStatefulWorkloadArgs("db", { image: "mysql:5.7", volumeClaims: [{ name: "data", size: "1Gi", mountPath: "/data" }], tls: t as any }),
+        ).toThrow(new Error(`${ctx}: ${message}`));
     });
 
     test("a volume named tls clashes with the certificate's volume", () => {
-        expect(() => m.resolveStatefulWorkloadArgs("db", { image: "x", volumeClaims: [{ name: "tls", size: "1Gi", mountPath: "/d" }], tls: { issuerRef } })).toThrow(
+        expect(() =>
+            m.resolveStatefulWorkloadArgs("db", { image: "x", volumeClaims: [{ name: "tls", size: "1Gi", mountPath: "/d" }], tls: { issuerRef } }),
+        ).toThrow(
             new Error(`${ctx}: volumeClaims[0].name = "tls" is invalid: must not be "tls" when tls is on: the certificate Secret's volume has that name`),
         );
     });
 
     test("an extra mount at the tls path clashes", () => {
-        expect(() => m.resolveStatefulWorkloadArgs("db", { image: "x", extraVolumeMounts: [{ name: "c", mountPath: "/etc/tls" }], tls: { issuerRef } })).toThrow(
+        expect(() =>
+            m.resolveStatefulWorkloadArgs("db", { image: "x", extraVolumeMounts: [{ name: "c", mountPath: "/etc/tls" }], tls: { issuerRef } }),
+        ).toThrow(
             new Error(`${ctx}: tls.mountPath = "/etc/tls" is invalid: must differ from every other mount; extraVolumeMounts[0].mountPath already mounts there`),
         );
     });
@@ -245,12 +286,16 @@ describe("tls validation", () => {
     test("a cluster domain that makes a DNS name longer than 253 characters", () => {
         const domain = Array.from({ length: 4 }, () => "d".repeat(60)).join(".");
         expect(() => m.resolveStatefulWorkloadArgs("db", { image: "x", namespace: "shop", clusterDomain: domain, tls: { issuerRef } })).toThrow(
-            new Error(`${ctx}: clusterDomain = "${domain}" is invalid: makes the certificate's DNS name "db-0.db.shop.svc.${domain}" longer than 253 characters; use a shorter domain`),
+            new Error(
+                `${ctx}: clusterDomain = "${domain}" is invalid: makes the certificate's DNS name "db-0.db.shop.svc.${domain}" longer than 253 characters; use a shorter domain`,
+            ),
         );
     });
 
     test("tls must be an object; several issues are reported at once", () => {
-        expect(() => m.resolveStatefulWorkloadArgs("db", { image: "x", tls: "on" as any })).toThrow(new Error(`${ctx}: tls = "on" is invalid: must be an object with at least issuerRef`));
+        expect(() => m.resolveStatefulWorkloadArgs("db", { image: "x", tls: "on" as any })).toThrow(
+            new Error(`${ctx}: tls = "on" is invalid: must be an object with at least issuerRef`),
+        );
         expect(() => m.resolveStatefulWorkloadArgs("db", { image: "x", tls: { issuerRef, keySize: 1, duration: "1d" } })).toThrow(
             new Error(
                 `${ctx} has 2 invalid settings:\n` +
@@ -262,7 +307,17 @@ describe("tls validation", () => {
 
     test("valid: defaults resolved", () => {
         const r = m.resolveStatefulWorkloadArgs("db", { image: "x", tls: { issuerRef } });
-        expect(r.tls).toEqual({ issuerRef, keyAlgorithm: "RSA", keySize: 2048, duration: "2160h", renewBefore: "720h", mountPath: "/etc/tls", secretName: "db-tls", additionalDnsNames: [], fileMode: 0o444 });
+        expect(r.tls).toEqual({
+            issuerRef,
+            keyAlgorithm: "RSA",
+            keySize: 2048,
+            duration: "2160h",
+            renewBefore: "720h",
+            mountPath: "/etc/tls",
+            secretName: "db-tls",
+            additionalDnsNames: [],
+            fileMode: 0o444,
+        });
         expect(m.resolveStatefulWorkloadArgs("db", { image: "x" }).tls).toBeUndefined();
     });
 

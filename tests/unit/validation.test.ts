@@ -8,8 +8,7 @@ beforeAll(async () => {
 });
 
 const base = { image: "nginx:1.27" };
-const QUANTITY =
-    'must be a positive Kubernetes quantity such as "1Gi", "500Mi" or "10G" (binary suffixes Ki, Mi, Gi, Ti, Pi, Ei; decimal k, M, G, T, P, E)';
+const QUANTITY = 'must be a positive Kubernetes quantity such as "1Gi", "500Mi" or "10G" (binary suffixes Ki, Mi, Gi, Ti, Pi, Ei; decimal k, M, G, T, P, E)';
 const LABEL = (n: number) =>
     `must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most ${n} characters`;
 const claim = { name: "data", size: "1Gi", mountPath: "/data" };
@@ -33,7 +32,12 @@ describe("StatefulWorkload rejects bad input with the field, the value and what 
             'StatefulWorkload "web": updateStrategy.partition = 3 is invalid: must be at most replicas (2); a partition above replicas updates no pod',
         ],
         ["storage 2GB", "web", { volumeClaims: [{ ...claim, size: "2GB" }] }, `StatefulWorkload "web": volumeClaims[0].size = "2GB" is invalid: ${QUANTITY}`],
-        ["storage -1Gi", "web", { volumeClaims: [{ ...claim, size: "-1Gi" }] }, `StatefulWorkload "web": volumeClaims[0].size = "-1Gi" is invalid: ${QUANTITY}`],
+        [
+            "storage -1Gi",
+            "web",
+            { volumeClaims: [{ ...claim, size: "-1Gi" }] },
+            `StatefulWorkload "web": volumeClaims[0].size = "-1Gi" is invalid: ${QUANTITY}`,
+        ],
         ["storage 0", "web", { volumeClaims: [{ ...claim, size: "0" }] }, `StatefulWorkload "web": volumeClaims[0].size = "0" is invalid: ${QUANTITY}`],
         [
             "port out of range",
@@ -44,7 +48,12 @@ describe("StatefulWorkload rejects bad input with the field, the value and what 
         [
             "duplicate port",
             "web",
-            { ports: [{ name: "http", containerPort: 80 }, { name: "web", containerPort: 80 }] },
+            {
+                ports: [
+                    { name: "http", containerPort: 80 },
+                    { name: "web", containerPort: 80 },
+                ],
+            },
             'StatefulWorkload "web": ports[1].servicePort = 80 is invalid: must be unique per protocol among ports; 80/TCP is used twice',
         ],
         [
@@ -131,8 +140,16 @@ describe("presets report their own fields", () => {
     test.each([
         ["MySql", () => new m.MySql("db", { storageSize: "2GB" }), `MySql "db": storageSize = "2GB" is invalid: ${QUANTITY}`],
         ["MySql replicas", () => new m.MySql("db", { replicas: -1 }), 'MySql "db": replicas = -1 is invalid: must be a whole number >= 0'],
-        ["MySql database", () => new m.MySql("db", { database: "my-db" }), "MySql \"db\": database = \"my-db\" is invalid: must be 1 to 64 letters, digits or '_'"],
-        ["NginxWeb", () => new m.NginxWeb("web", { webRoot: "html" }), 'NginxWeb "web": webRoot = "html" is invalid: must be an absolute path such as "/var/lib/data" (starting with "/", without ".." segments)'],
+        [
+            "MySql database",
+            () => new m.MySql("db", { database: "my-db" }),
+            'MySql "db": database = "my-db" is invalid: must be 1 to 64 letters, digits or \'_\'',
+        ],
+        [
+            "NginxWeb",
+            () => new m.NginxWeb("web", { webRoot: "html" }),
+            'NginxWeb "web": webRoot = "html" is invalid: must be an absolute path such as "/var/lib/data" (starting with "/", without ".." segments)',
+        ],
         ["Kubia", () => new m.Kubia("Kubia"), `Kubia "Kubia": name = "Kubia" is invalid: ${LABEL(52)}`],
     ])("%s", (_what, make, message) => {
         expect(make).toThrow(message);

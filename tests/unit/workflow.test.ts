@@ -21,9 +21,7 @@ describe("the GitHub Actions preview workflow", () => {
     });
 
     test("every npm script it runs exists in package.json", () => {
-        const scripts = steps
-            .filter((s) => typeof s.run === "string")
-            .flatMap((s) => [...(s.run as string).matchAll(/npm run ([\w:-]+)/g)].map((mm) => mm[1]));
+        const scripts = steps.filter((s) => typeof s.run === "string").flatMap((s) => [...(s.run as string).matchAll(/npm run ([\w:-]+)/g)].map((mm) => mm[1]));
         expect(scripts.length).toBeGreaterThan(0);
         for (const s of scripts) expect(Object.keys(pkg.scripts)).toContain(s);
     });

@@ -43,11 +43,18 @@ export function kubectlJson<T = any>(args: string[]): T {
 
 export async function kubectlAsync(args: string[]): Promise<string> {
     return new Promise((resolve, reject) =>
-        execFile("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8" }, (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout))),
+        execFile("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8" }, (err, stdout, stderr) =>
+            err ? reject(new Error(stderr || err.message)) : resolve(stdout),
+        ),
     );
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 500): Promise<T> {
+export async function waitFor<T>(
+    what: string,
+    probe: () => T | undefined | false | Promise<T | undefined | false>,
+    timeoutMs = 120_000,
+    everyMs = 500,
+): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     while (Date.now() < deadline) {
@@ -79,7 +86,10 @@ export class TestStack {
     readonly workspace: string;
     private config: Record<string, unknown>;
 
-    constructor(readonly name = "dev", overrides: Record<string, unknown> = {}) {
+    constructor(
+        readonly name = "dev",
+        overrides: Record<string, unknown> = {},
+    ) {
         this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "pets-it-"));
         fs.mkdirSync(path.join(this.dir, "backend"));
         fs.writeFileSync(path.join(this.dir, "passphrase"), crypto.randomBytes(18).toString("base64url"), { mode: 0o600 });
@@ -102,7 +112,8 @@ export class TestStack {
     set(overrides: Record<string, unknown>): void {
         for (const [k, v] of Object.entries(overrides)) {
             const old = this.config[k];
-            this.config[k] = v !== null && typeof v === "object" && !Array.isArray(v) && old && typeof old === "object" ? { ...(old as object), ...(v as object) } : v;
+            this.config[k] =
+                v !== null && typeof v === "object" && !Array.isArray(v) && old && typeof old === "object" ? { ...(old as object), ...(v as object) } : v;
         }
         // Keep what `stack init` added (the encryption salt).
         const current = fs.existsSync(this.configFile) ? ((yaml.load(fs.readFileSync(this.configFile, "utf8")) as object) ?? {}) : {};
@@ -192,7 +203,9 @@ export function createLocalPVs(nodes: string[], perNode: number, storageClassNam
                     persistentVolumeReclaimPolicy: "Retain",
                     storageClassName,
                     local: { path: `/opt/local-path-provisioner/${name}` },
-                    nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] } },
+                    nodeAffinity: {
+                        required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] },
+                    },
                 },
             };
         }),
@@ -205,7 +218,10 @@ export function createLocalPVs(nodes: string[], perNode: number, storageClassNam
 
 export function workerNodes(): string[] {
     const nodes = kubectlJson<{ items: any[] }>(["get", "nodes"]).items;
-    return nodes.filter((n) => !(n.spec.taints ?? []).some((t: any) => t.key === "node-role.kubernetes.io/control-plane")).map((n) => n.metadata.name).sort();
+    return nodes
+        .filter((n) => !(n.spec.taints ?? []).some((t: any) => t.key === "node-role.kubernetes.io/control-plane"))
+        .map((n) => n.metadata.name)
+        .sort();
 }
 
 export function pods(namespace: string, selector: string): any[] {

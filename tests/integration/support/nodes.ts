@@ -81,13 +81,18 @@ export interface Replica {
 /** Starts one liberator process per node, like the DaemonSet's pods. */
 export function startLiberators(nodes: string[], kubeconfigFile: string, flags: string[], logDir: string): Replica[] {
     const main = path.join(root, "dist", "liberator", "main.js");
-    if (!fs.existsSync(main)) execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: root });
+    if (!fs.existsSync(main))
+        execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: root });
     return nodes.map((node) => {
         const log = path.join(logDir, `liberator-${node}.log`);
         const fd = fs.openSync(log, "a");
-        const child = spawn(process.execPath, [main, `--kubeconfig=${kubeconfigFile}`, `--node-name=${node}`, `--identity=liberator-${node}`, "--metrics-address=127.0.0.1:0", ...flags], {
-            stdio: ["ignore", fd, fd],
-        });
+        const child = spawn(
+            process.execPath,
+            [main, `--kubeconfig=${kubeconfigFile}`, `--node-name=${node}`, `--identity=liberator-${node}`, "--metrics-address=127.0.0.1:0", ...flags],
+            {
+                stdio: ["ignore", fd, fd],
+            },
+        );
         return { node, child, log };
     });
 }
@@ -107,7 +112,14 @@ export async function stopLiberators(replicas: Replica[]): Promise<void> {
 }
 
 export function events(node: string): { reason: string; message: string }[] {
-    return kubectlJson<{ items: any[] }>(["get", "events", "-n", "default", "--field-selector", `involvedObject.kind=Node,involvedObject.name=${node}`]).items.map((e) => ({
+    return kubectlJson<{ items: any[] }>([
+        "get",
+        "events",
+        "-n",
+        "default",
+        "--field-selector",
+        `involvedObject.kind=Node,involvedObject.name=${node}`,
+    ]).items.map((e) => ({
         reason: e.reason,
         message: e.message,
     }));

@@ -185,6 +185,7 @@ describe("Heartbeat", () => {
     });
 
     test("creates, then renews its Lease, owned by the Node once its uid is known", async () => {
+        // eslint-disable-next-line prefer-const -- read through the closure before it is set
         let uid: string | undefined;
         const hb = new Heartbeat(client, { namespace: "tkr-system", nodeName: "w1", identity: "liberator-abc", intervalMs: 50, nodeUid: () => uid });
         await hb.beat();

@@ -305,6 +305,7 @@ describe("shipping the controller", () => {
             for (const js of Object.values(compiled)) expect(js).not.toContain("sourceMappingURL");
             // The packaged component finds it next to itself: dist/components/../liberator.
             expect(fs.existsSync(path.join(out, "components", "nodeliberator.js"))).toBe(true);
+            // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled file, by path
             const packaged = require(path.join(out, "components", "nodeliberator.js"));
             expect(Object.keys(packaged.liberatorCode()).sort()).toEqual(Object.keys(fromSource).sort());
         } finally {
