@@ -111,10 +111,15 @@ tidy() {
   log "  go mod tidy (downloads) in $(( $(now) - t0 ))s"
 }
 
-gobuild() {
-  local t0; t0=$(now)
+gobuild() { # go build flags... packages...: logs the packages (args after the last flag value)
+  local t0 a skip=0 pkgs=()
+  t0=$(now)
   go build -trimpath "$@"
-  log "  go build $(printf '%s ' "${@: -1}") in $(( $(now) - t0 ))s"
+  for a in "$@"; do
+    if ((skip)); then skip=0; continue; fi
+    case "$a" in -o|-ldflags|-tags) skip=1 ;; -*) ;; *) pkgs+=("${a##*/}") ;; esac
+  done
+  log "  go build ${pkgs[*]} in $(( $(now) - t0 ))s"
 }
 
 # ---------------------------------------------------------------------------------------------
