@@ -21,3 +21,4 @@ export const mysqlPasswordSecret = outputs.mysqlPasswordSecret;
 export const kubiaSrv = outputs.kubiaSrv;
 export const storageClassName = outputs.storageClassName;
 export const liberatorNamespace = outputs.liberatorNamespace;
+export const caSecretName = outputs.caSecretName;

@@ -24,6 +24,8 @@ export interface PrivateCaArgs {
     secretName?: string;
     /** Use this issuer instead of creating a CA: nothing is created, its reference is passed on. @default none */
     existingIssuer?: tls.IssuerReference & { caSecretName?: string };
+    /** `pulumi up` waits until the CA Certificate and issuer are Ready. Turn it off where no cert-manager controller runs yet (CRDs only). @default true */
+    waitForReady?: boolean;
 }
 
 export interface ResolvedPrivateCa {
@@ -128,7 +130,7 @@ export class PrivateCa extends pulumi.ComponentResource {
         // Children wait for what the component waits for (cert-manager's CRDs and webhook).
         const childOpts = { parent: this, dependsOn: opts?.dependsOn };
         // Ready before the next step: the CA Issuer needs the CA Secret, and workloads need a ready issuer.
-        const waitReady = { "pulumi.com/waitFor": "condition=Ready" };
+        const waitReady = tls.readyAnnotations(args.waitForReady ?? true);
 
         this.selfSignedIssuer = new k8s.apiextensions.CustomResource(
             `${name}-selfsigned`,

@@ -63,6 +63,8 @@ export interface TlsArgs {
     additionalDnsNames?: string[];
     /** File mode of the mounted files. Use 0o440 with `security.fsGroup` where the app insists on a private key (PostgreSQL). @default 0o444 */
     fileMode?: number;
+    /** `pulumi up` waits until cert-manager has issued the certificate (Ready). Turn it off where no cert-manager controller runs yet (CRDs only). @default true */
+    waitForReady?: boolean;
 }
 
 /** TlsArgs with every default applied. */
@@ -76,6 +78,12 @@ export interface ResolvedTls {
     secretName: string;
     additionalDnsNames: string[];
     fileMode: number;
+    waitForReady: boolean;
+}
+
+/** What the Kubernetes provider waits for on a cert-manager object: Ready, or nothing. */
+export function readyAnnotations(waitForReady: boolean): Record<string, string> {
+    return waitForReady ? { "pulumi.com/waitFor": "condition=Ready" } : { "pulumi.com/skipAwait": "true" };
 }
 
 const GO_DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
@@ -305,6 +313,7 @@ export function resolveTls(val: v.Validator, tls: TlsArgs | undefined, w: TlsWor
         secretName,
         additionalDnsNames,
         fileMode,
+        waitForReady: tls.waitForReady ?? true,
     };
     // With a plain namespace the DNS names are known now; otherwise they are checked when it resolves.
     if (v.isKnown(w.namespace) && val.issues.length === 0) {
@@ -414,7 +423,7 @@ export function workloadCertificateArgs(
     return {
         apiVersion: "cert-manager.io/v1",
         kind: "Certificate",
-        metadata: { name: w.tls.secretName, namespace, labels, annotations: { "pulumi.com/waitFor": "condition=Ready" } },
+        metadata: { name: w.tls.secretName, namespace, labels, annotations: readyAnnotations(w.tls.waitForReady) },
         spec: pulumi
             .all([namespace, issuerRef])
             .apply(([ns, ref]) => workloadCertificateSpec(w.tls, workloadDnsNames(context, w, ns), ref, labels, `${w.serviceName}.${ns}.svc`)),

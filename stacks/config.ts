@@ -9,6 +9,8 @@ export interface StackConfig {
     web: { enabled: boolean; replicas: number; partition: number; image?: string; storageSize: string; localVolumePolicy: "wait" | "delete-pvc" };
     mysql: { enabled: boolean; replicas: number; image?: string; storageSize: string; database?: string; existingRootPasswordSecret?: string };
     kubia: { enabled: boolean; replicas: number; image?: string };
+    /** TLS for the pets through cert-manager and a private CA. */
+    tls: { enabled: boolean; installCertManager: boolean; waitForReady: boolean };
     /** The NodeLiberator; its settings pass through to the component, which validates them. */
     liberator: { enabled: boolean } & Record<string, unknown>;
     /** Render every manifest as YAML into this directory instead of deploying (GitOps, review). @default deploy to the cluster */
@@ -81,6 +83,8 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     const kubia = section(val, "kubia", raw.kubia);
     known(val, "kubia", kubia, ["enabled", "replicas", "image"]);
 
+    const tlsRaw = section(val, "tls", raw.tls);
+    known(val, "tls", tlsRaw, ["enabled", "installCertManager", "waitForReady"]);
     const lib = section(val, "liberator", raw.liberator);
     known(val, "liberator", lib, LIBERATOR_KEYS);
     const lp = section(val, "localPath", raw.localPath);
@@ -99,6 +103,11 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
                 "wait" | "delete-pvc",
         },
         liberator: { ...lib, enabled: bool(val, "pets:liberator.enabled", lib.enabled, true) },
+        tls: {
+            enabled: bool(val, "pets:tls.enabled", tlsRaw.enabled, false),
+            installCertManager: bool(val, "pets:tls.installCertManager", tlsRaw.installCertManager, false),
+            waitForReady: bool(val, "pets:tls.waitForReady", tlsRaw.waitForReady, true),
+        },
         mysql: {
             enabled: bool(val, "pets:mysql.enabled", mysql.enabled, true),
             replicas: count(val, "pets:mysql.replicas", mysql.replicas, 1),
@@ -150,5 +159,5 @@ export const LIBERATOR_KEYS = [
 ];
 
 /** The structured keys read with getObject, the plain ones with get. */
-export const OBJECT_KEYS = ["web", "mysql", "kubia", "localPath", "liberator"] as const;
+export const OBJECT_KEYS = ["web", "mysql", "kubia", "localPath", "liberator", "tls"] as const;
 export const STRING_KEYS = ["namespace", "storageClassName", "renderYamlTo"] as const;

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { Kubia, LocalPathProvisioner, MySql, NginxWeb, NodeLiberator, NodeLiberatorArgs } from "../components";
+import { CertManager, Kubia, LocalPathProvisioner, MySql, NginxWeb, NodeLiberator, NodeLiberatorArgs, PrivateCa, TlsArgs } from "../components";
 import { StackConfig } from "./config";
 
 export interface DeployInputs {
@@ -59,6 +59,15 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
         outputs.liberatorNamespace = liberator.namespace;
     }
 
+    let tls: TlsArgs | undefined;
+    if (config.tls.enabled) {
+        // cert-manager itself (and its plugin) only when asked; otherwise one already runs.
+        const certManager = new CertManager("cert-manager", { mode: config.tls.installCertManager ? "install" : "existing" }, opts);
+        const ca = new PrivateCa("pets-ca", { namespace, waitForReady: config.tls.waitForReady }, { ...opts, dependsOn: [certManager, ns] });
+        tls = { issuerRef: ca.issuerRef, waitForReady: config.tls.waitForReady };
+        outputs.caSecretName = ca.caSecretName;
+    }
+
     if (config.web.enabled) {
         const web = new NginxWeb(
             "web",
@@ -68,7 +77,11 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
                 image: config.web.image,
                 storageSize: config.web.storageSize,
                 storageClassName,
-                workload: { updateStrategy: { type: "RollingUpdate", partition: config.web.partition }, localVolumePolicy: config.web.localVolumePolicy },
+                workload: {
+                    updateStrategy: { type: "RollingUpdate", partition: config.web.partition },
+                    localVolumePolicy: config.web.localVolumePolicy,
+                    ...(tls ? { tls } : {}),
+                },
             },
             opts,
         );
@@ -85,6 +98,7 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
                 storageSize: config.mysql.storageSize,
                 storageClassName,
                 database: config.mysql.database,
+                ...(tls ? { tls } : {}),
                 ...(config.mysql.existingRootPasswordSecret !== undefined || render
                     ? { existingRootPasswordSecret: config.mysql.existingRootPasswordSecret ?? RENDER_MODE_MYSQL_SECRET }
                     : { rootPassword: mysqlRootPassword }),

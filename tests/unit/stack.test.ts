@@ -14,6 +14,7 @@ describe("stack config", () => {
             storageClassName: undefined,
             web: { enabled: true, replicas: 3, partition: 0, image: undefined, storageSize: "1Gi", localVolumePolicy: "wait" },
             liberator: { enabled: true },
+            tls: { enabled: false, installCertManager: false, waitForReady: true },
             mysql: { enabled: true, replicas: 1, image: undefined, storageSize: "2Gi", database: undefined, existingRootPasswordSecret: undefined },
             renderYamlTo: undefined,
             kubia: { enabled: false, replicas: 2, image: undefined },
@@ -108,5 +109,22 @@ describe("render mode under mocks", () => {
         expect(registered.some((r) => r.type.startsWith("pulumi-nodejs:"))).toBe(false);
         const mysql = findObject(registered, "StatefulSet", "mysql");
         expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name).toBe("mysql-root-password");
+    });
+});
+
+describe("TLS in the dev stack under mocks", () => {
+    test("a private CA signs certificates naming every web and MySQL pod", async () => {
+        registered.splice(0);
+        const { deployDev } = await import("../../stacks/dev");
+        deployDev({ config: parseStackConfig({ tls: { enabled: true } }) });
+        await settle();
+        await settle();
+        const certs = k8sObjects(registered).filter((o) => o.kind === "Certificate");
+        const web = certs.find((c) => c.metadata.name === "web-tls");
+        expect(web.spec.dnsNames).toEqual(expect.arrayContaining(["web-0.web.pets.svc.cluster.local", "web-2.web.pets.svc.cluster.local"]));
+        expect(web.spec.issuerRef.name).toBe("pets-ca");
+        expect(certs.map((c) => c.metadata.name).sort()).toEqual(["mysql-tls", "pets-ca-ca", "web-tls"]);
+        expect(findObject(registered, "StatefulSet", "mysql").spec.template.spec.containers[0].args).toContain("--ssl-ca=/etc/tls/ca.crt");
+        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
 });

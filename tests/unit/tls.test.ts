@@ -317,8 +317,14 @@ describe("tls validation", () => {
             secretName: "db-tls",
             additionalDnsNames: [],
             fileMode: 0o444,
+            waitForReady: true,
         });
         expect(m.resolveStatefulWorkloadArgs("db", { image: "x" }).tls).toBeUndefined();
+    });
+
+    test("waitForReady: Ready by default, no wait where no cert-manager controller runs", () => {
+        expect(tls.readyAnnotations(true)).toEqual({ "pulumi.com/waitFor": "condition=Ready" });
+        expect(tls.readyAnnotations(false)).toEqual({ "pulumi.com/skipAwait": "true" });
     });
 
     test("fails before any resource is registered", async () => {
