@@ -6,7 +6,15 @@ export interface StackConfig {
     namespace: string;
     /** StorageClass of the workloads' claims. @default the cluster's default class */
     storageClassName?: string;
-    web: { enabled: boolean; replicas: number; partition: number; image?: string; storageSize: string; localVolumePolicy: "wait" | "delete-pvc" };
+    web: {
+        enabled: boolean;
+        replicas: number;
+        partition: number;
+        image?: string;
+        storageSize: string;
+        localVolumePolicy: "wait" | "delete-pvc";
+        podManagementPolicy: "OrderedReady" | "Parallel";
+    };
     mysql: { enabled: boolean; replicas: number; image?: string; storageSize: string; database?: string; existingRootPasswordSecret?: string };
     kubia: { enabled: boolean; replicas: number; image?: string };
     /** TLS for the pets through cert-manager and a private CA. */
@@ -71,7 +79,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     const storageClassName = optString(val, "pets:storageClassName", raw.storageClassName, v.dns1123Subdomain);
 
     const web = section(val, "web", raw.web);
-    known(val, "web", web, ["enabled", "replicas", "partition", "image", "storageSize", "localVolumePolicy"]);
+    known(val, "web", web, ["enabled", "replicas", "partition", "image", "storageSize", "localVolumePolicy", "podManagementPolicy"]);
     const webReplicas = count(val, "pets:web.replicas", web.replicas, 3);
     const partition = count(val, "pets:web.partition", web.partition, 0);
     if (Number.isInteger(partition) && Number.isInteger(webReplicas) && webReplicas >= 0 && partition > webReplicas) {
@@ -101,6 +109,8 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
             storageSize: optString(val, "pets:web.storageSize", web.storageSize, v.storageQuantity) ?? "1Gi",
             localVolumePolicy: (optString(val, "pets:web.localVolumePolicy", web.localVolumePolicy, (x) => v.oneOf(x, ["wait", "delete-pvc"])) ?? "wait") as
                 "wait" | "delete-pvc",
+            podManagementPolicy: (optString(val, "pets:web.podManagementPolicy", web.podManagementPolicy, (x) => v.oneOf(x, ["OrderedReady", "Parallel"])) ??
+                "OrderedReady") as "OrderedReady" | "Parallel",
         },
         liberator: { ...lib, enabled: bool(val, "pets:liberator.enabled", lib.enabled, true) },
         tls: {

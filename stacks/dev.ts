@@ -80,6 +80,7 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
                 workload: {
                     updateStrategy: { type: "RollingUpdate", partition: config.web.partition },
                     localVolumePolicy: config.web.localVolumePolicy,
+                    podManagementPolicy: config.web.podManagementPolicy,
                     ...(tls ? { tls } : {}),
                 },
             },

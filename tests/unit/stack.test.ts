@@ -12,7 +12,15 @@ describe("stack config", () => {
         expect(parseStackConfig({})).toEqual({
             namespace: "pets",
             storageClassName: undefined,
-            web: { enabled: true, replicas: 3, partition: 0, image: undefined, storageSize: "1Gi", localVolumePolicy: "wait" },
+            web: {
+                enabled: true,
+                replicas: 3,
+                partition: 0,
+                image: undefined,
+                storageSize: "1Gi",
+                localVolumePolicy: "wait",
+                podManagementPolicy: "OrderedReady",
+            },
             liberator: { enabled: true },
             tls: { enabled: false, installCertManager: false, waitForReady: true },
             mysql: { enabled: true, replicas: 1, image: undefined, storageSize: "2Gi", database: undefined, existingRootPasswordSecret: undefined },
@@ -39,7 +47,7 @@ describe("stack config", () => {
         [{ web: { replicas: 2, partition: 3 } }, "stack config: pets:web.partition = 3 is invalid: must be at most pets:web.replicas (2)"],
         [
             { web: { replica: 2 } },
-            "stack config: pets:web.replica = 2 is invalid: is not a known setting; known settings are enabled, replicas, partition, image, storageSize, localVolumePolicy",
+            "stack config: pets:web.replica = 2 is invalid: is not a known setting; known settings are enabled, replicas, partition, image, storageSize, localVolumePolicy, podManagementPolicy",
         ],
         [
             { mysql: { storageSize: "2GB" } },
