@@ -446,6 +446,7 @@ export class StatefulWorkload extends pulumi.ComponentResource {
         const selector = selectorLabels(r.statefulSetName);
         const labels = { ...r.labels, ...selector, "app.kubernetes.io/managed-by": "pulumi" };
 
+        const servicePorts = r.ports.map((p) => ({ name: p.name, port: p.servicePort, targetPort: p.containerPort, protocol: p.protocol }));
         this.headlessService = new k8s.core.v1.Service(
             `${name}-headless`,
             {
@@ -455,7 +456,7 @@ export class StatefulWorkload extends pulumi.ComponentResource {
                     // Peers must find each other before they are Ready (cluster bootstrap).
                     publishNotReadyAddresses: true,
                     selector,
-                    ports: r.ports.map((p) => ({ name: p.name, port: p.servicePort, targetPort: p.containerPort, protocol: p.protocol })),
+                    ports: servicePorts,
                 },
             },
             { parent: this },
@@ -469,7 +470,7 @@ export class StatefulWorkload extends pulumi.ComponentResource {
                     spec: {
                         type: r.clientService.type,
                         selector,
-                        ports: r.ports.map((p) => ({ name: p.name, port: p.servicePort, targetPort: p.containerPort, protocol: p.protocol })),
+                        ports: servicePorts,
                     },
                 },
                 { parent: this },

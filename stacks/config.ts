@@ -62,6 +62,11 @@ function count(val: v.Validator, field: string, value: unknown, dflt: number): n
     return value as number;
 }
 
+function choice<T extends string>(val: v.Validator, field: string, value: unknown, allowed: readonly T[], dflt: T): T {
+    if (value === undefined) return dflt;
+    return val.check(field, value, v.oneOf(value, allowed)) ? (value as T) : dflt;
+}
+
 function optString(val: v.Validator, field: string, value: unknown, rule: (x: unknown) => string | undefined): string | undefined {
     if (value === undefined) return undefined;
     val.check(field, value, rule(value));
@@ -107,10 +112,8 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
             partition,
             image: optString(val, "pets:web.image", web.image, v.image),
             storageSize: optString(val, "pets:web.storageSize", web.storageSize, v.storageQuantity) ?? "1Gi",
-            localVolumePolicy: (optString(val, "pets:web.localVolumePolicy", web.localVolumePolicy, (x) => v.oneOf(x, ["wait", "delete-pvc"])) ?? "wait") as
-                "wait" | "delete-pvc",
-            podManagementPolicy: (optString(val, "pets:web.podManagementPolicy", web.podManagementPolicy, (x) => v.oneOf(x, ["OrderedReady", "Parallel"])) ??
-                "OrderedReady") as "OrderedReady" | "Parallel",
+            localVolumePolicy: choice(val, "pets:web.localVolumePolicy", web.localVolumePolicy, ["wait", "delete-pvc"] as const, "wait"),
+            podManagementPolicy: choice(val, "pets:web.podManagementPolicy", web.podManagementPolicy, ["OrderedReady", "Parallel"] as const, "OrderedReady"),
         },
         liberator: { ...lib, enabled: bool(val, "pets:liberator.enabled", lib.enabled, true) },
         tls: {
@@ -139,8 +142,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
             // Not kind's own local-path-storage namespace, which already exists there.
             namespace: optString(val, "pets:localPath.namespace", lp.namespace, (x) => v.dns1123Label(x)) ?? "pets-local-path",
             storageClassName: optString(val, "pets:localPath.storageClassName", lp.storageClassName, v.dns1123Subdomain) ?? "local-path",
-            reclaimPolicy: (optString(val, "pets:localPath.reclaimPolicy", lp.reclaimPolicy, (x) => v.oneOf(x, ["Delete", "Retain"])) ?? "Retain") as
-                "Delete" | "Retain",
+            reclaimPolicy: choice(val, "pets:localPath.reclaimPolicy", lp.reclaimPolicy, ["Delete", "Retain"] as const, "Retain"),
             nodePath: optString(val, "pets:localPath.nodePath", lp.nodePath, v.absolutePath),
             isDefaultClass: bool(val, "pets:localPath.isDefaultClass", lp.isDefaultClass, false),
             image: optString(val, "pets:localPath.image", lp.image, v.image),

@@ -1,7 +1,7 @@
 // The real parts for integration tests: the pulumi CLI (built by scripts/tools/build.sh) running
 // this repo's program against the API server started by scripts/cluster/up.sh, and kubectl to
 // look at what the API server holds. Nothing here is mocked.
-import { execFile, execFileSync, spawn } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -39,14 +39,6 @@ export function kubectl(args: string[], opts: { allowFail?: boolean } = {}): str
 
 export function kubectlJson<T = any>(args: string[]): T {
     return JSON.parse(kubectl([...args, "-o", "json"]));
-}
-
-export async function kubectlAsync(args: string[]): Promise<string> {
-    return new Promise((resolve, reject) =>
-        execFile("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8" }, (err, stdout, stderr) =>
-            err ? reject(new Error(stderr || err.message)) : resolve(stdout),
-        ),
-    );
 }
 
 export async function waitFor<T>(
@@ -95,11 +87,9 @@ export class TestStack {
         fs.writeFileSync(path.join(this.dir, "passphrase"), crypto.randomBytes(18).toString("base64url"), { mode: 0o600 });
         // The project's files linked into a workspace: `stack init` writes Pulumi.<stack>.yaml
         // (with its encryption salt) there, not into the repo.
+        // scripts/pulumi-env.sh's pets_workspace, the one list of what a workspace links.
         this.workspace = path.join(this.dir, "ws");
-        fs.mkdirSync(this.workspace);
-        for (const f of ["Pulumi.yaml", "index.ts", "components", "stacks", "liberator", "package.json", "tsconfig.json", "node_modules"]) {
-            if (fs.existsSync(path.join(root, f))) fs.symlinkSync(path.join(root, f), path.join(this.workspace, f));
-        }
+        execFileSync("bash", ["-c", '. "$1/scripts/pulumi-env.sh" && pets_workspace "$2"', "bash", root, this.workspace]);
         this.configFile = path.join(this.workspace, `Pulumi.${name}.yaml`);
         const dev = yaml.load(fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
         this.config = { ...dev.config };

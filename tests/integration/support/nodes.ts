@@ -6,7 +6,7 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { kubeconfig, kubectl, kubectlJson, root } from "./harness";
+import { kubectl, kubectlJson, root } from "./harness";
 
 const clusterDir = () => process.env.PETS_CLUSTER_DIR ?? path.join(os.homedir(), ".cache", "pulumi-pets-cluster");
 const killed = new Map<string, string[]>();
@@ -124,5 +124,3 @@ export function events(node: string): { reason: string; message: string }[] {
         message: e.message,
     }));
 }
-
-export { kubeconfig };
