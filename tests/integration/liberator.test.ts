@@ -119,7 +119,7 @@ test("with the liberator, web-1 comes back on another node, and never twice", as
 
     // Watch web-1 the whole time: at most one object, and a new one only once the old node is
     // fenced off by the out-of-service taint.
-    const seen: { uid: string; node: string; running: boolean; at: number }[] = [];
+    const seen: { uid: string; node: string; running: boolean; at: number; created: string }[] = [];
     let taintedAt = 0;
     let watching = true;
     const watcher = (async () => {
@@ -127,7 +127,7 @@ test("with the liberator, web-1 comes back on another node, and never twice", as
             // The taint first: a new pod seen in the same pass was created after this check.
             if (!taintedAt && taints(node).includes(OUT_OF_SERVICE)) taintedAt = Date.now();
             const p = web1();
-            if (p) seen.push({ uid: p.metadata.uid, node: p.spec.nodeName, running: isReady(p), at: Date.now() });
+            if (p) seen.push({ uid: p.metadata.uid, node: p.spec.nodeName, running: isReady(p), at: Date.now(), created: p.metadata.creationTimestamp });
             await new Promise((r) => setTimeout(r, 250));
         }
     })();
@@ -153,7 +153,11 @@ test("with the liberator, web-1 comes back on another node, and never twice", as
     const firstNew = seen.find((s) => s.uid !== pod.metadata.uid);
     expect(firstNew).toBeDefined();
     expect(taintedAt).toBeGreaterThan(0);
-    expect(firstNew!.at).toBeGreaterThanOrEqual(taintedAt);
+    // The new pod was created only after the node was fenced off: compare the API server's own
+    // records (taint timeAdded, pod creationTimestamp; both whole seconds), not our polling,
+    // which can see a pod created right after a taint check in the same pass.
+    const taint = kubectlJson(["get", "node", node]).spec.taints.find((t: any) => t.key === "node.kubernetes.io/out-of-service");
+    expect(Date.parse(firstNew!.created)).toBeGreaterThanOrEqual(Date.parse(taint.timeAdded));
     // Never the old and the new copy at once: every sample is one object, old ones only before the first new one.
     const lastOld = Math.max(...seen.filter((s) => s.uid === pod.metadata.uid).map((s) => s.at));
     expect(lastOld).toBeLessThan(firstNew!.at);
