@@ -54,6 +54,7 @@ fi
 KUBECTL="$K8S_BIN/kubectl"
 STAGES="$KWOK_DIR/share/default-stages.yaml"
 [[ -f "$STAGES" ]] || die "$STAGES missing (rebuild kwok: rm -rf $KWOK_DIR && scripts/tools/build.sh kwok)"
+OWN_STAGES="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/stages.yaml"   # ours, on top of the defaults
 
 NODES=()
 for ((i = 1; i <= WORKERS; i++)); do NODES+=("pets-worker-$i"); done
@@ -255,7 +256,7 @@ log "Node objects created in $(since "$t")"
 i=0
 for n in "${NODES[@]}"; do
   i=$((i + 1))
-  start "kwok-$n" "$KWOK_DIR/bin/kwok" --kubeconfig="$DIR/kwok.kubeconfig" --config="$STAGES" \
+  start "kwok-$n" "$KWOK_DIR/bin/kwok" --kubeconfig="$DIR/kwok.kubeconfig" --config="$STAGES" --config="$OWN_STAGES" \
     --manage-all-nodes=false --manage-single-node="$n" \
     --node-ip="127.0.0.$((10 + i))" --cidr="10.244.$i.0/24" --node-lease-duration-seconds=20
 done

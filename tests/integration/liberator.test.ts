@@ -4,11 +4,11 @@ import * as os from "os";
 import * as path from "path";
 import { createLocalPVs, ensureCluster, isReady, kubectlJson, TestStack, waitFor, workerNodes } from "./support/harness";
 import {
+    diagnose,
     events,
     killNode,
     nodeReady,
     OUT_OF_SERVICE,
-    refreshPod,
     Replica,
     restoreNode,
     serviceAccountKubeconfig,
@@ -65,18 +65,25 @@ afterAll(async () => {
     stack?.cleanup();
 });
 
+/** Brings the node back; its kubelet (kwok) reports its pods Ready again, as a real one would. */
 async function recover(node: string): Promise<void> {
-    restoreNode(node);
-    await waitFor(`${node} Ready again`, () => nodeReady(node), 120_000);
-    refreshPod(NS, "web-1");
-    await waitFor(
-        "web-1 Ready again",
-        () => {
-            const p = web1();
-            return p && !p.metadata.deletionTimestamp && isReady(p);
-        },
-        120_000,
-    );
+    try {
+        restoreNode(node);
+        await waitFor(`${node} Ready again`, () => nodeReady(node), 120_000);
+        // Every replica, not only web-1: a neighbour left not Ready on the same node would hold
+        // back an OrderedReady StatefulSet and the next drill with it.
+        await waitFor(
+            "web-0, web-1 and web-2 Ready again",
+            () => {
+                const pods = kubectlJson<{ items: any[] }>(["-n", NS, "get", "pods", "-l", "app.kubernetes.io/instance=web"]).items;
+                return pods.length === 3 && pods.every((p) => !p.metadata.deletionTimestamp && isReady(p));
+            },
+            120_000,
+        );
+    } catch (e) {
+        process.stdout.write(diagnose(NS, "web-1", node, logDir));
+        throw e;
+    }
 }
 
 test("baseline without the liberator: the pod on a dead node stays stuck", async () => {

@@ -34,15 +34,6 @@ export function restoreNode(node: string): void {
     killed.delete(node);
 }
 
-/**
- * After its node returns, a pod that was marked not Ready stays so under kwok (a kubelet would
- * report it Ready again): delete it, as a kubelet restart would, and the StatefulSet recreates it
- * on the same node (its local volume is there).
- */
-export function refreshPod(namespace: string, name: string): void {
-    kubectl(["-n", namespace, "delete", "pod", name, "--wait=false"]);
-}
-
 export function nodeReady(node: string): boolean {
     const n = kubectlJson(["get", "node", node]);
     return (n.status.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True");
@@ -123,4 +114,26 @@ export function events(node: string): { reason: string; message: string }[] {
         reason: e.reason,
         message: e.message,
     }));
+}
+
+/**
+ * What a failed drill needs to be understood afterwards: the pod, its node, recent events, and a
+ * copy of the control plane's logs (the next cluster start truncates them).
+ */
+export function diagnose(namespace: string, pod: string, node: string, logDir: string): string {
+    const out: string[] = [`[drill] diagnostics for ${namespace}/${pod} on ${node}`];
+    const section = (title: string, args: string[]) => out.push(`--- ${title}`, kubectl(args, { allowFail: true }).trim());
+    section("pods", ["-n", namespace, "get", "pods", "-o", "wide"]);
+    section(`pod ${pod}`, ["-n", namespace, "get", "pod", pod, "-o", "yaml"]);
+    section("pvcs", ["-n", namespace, "get", "pvc", "-o", "wide"]);
+    section(`node ${node} taints and conditions`, ["get", "node", node, "-o", "jsonpath={.spec.taints}{'\\n'}{.status.conditions}"]);
+    section("events", ["get", "events", "-A", "--sort-by=.lastTimestamp"]);
+    try {
+        const dest = path.join(logDir, "cluster-logs");
+        fs.cpSync(path.join(clusterDir(), "logs"), dest, { recursive: true });
+        out.push(`--- cluster logs copied to ${dest}`);
+    } catch (e) {
+        out.push(`--- could not copy cluster logs: ${(e as Error).message}`);
+    }
+    return out.join("\n") + "\n";
 }
