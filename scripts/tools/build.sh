@@ -2,7 +2,8 @@
 # Build (or reuse) the real tools the integration tests run against, from Go modules only
 # (Go toolchain + Go module proxy; nothing else is downloaded).
 #
-#   scripts/tools/build.sh [pulumi|kubernetes-provider|control-plane|kwok|all]...   (default: all)
+#   scripts/tools/build.sh [pulumi|kubernetes-provider|control-plane|kwok|local-path-provisioner|all]...
+#   (default: all)
 #
 # Every tool lands in ${PETS_TOOLS_CACHE:-$HOME/.cache/pulumi-pets-tools}/<name>-<version>/bin and is
 # keyed by its version (scripts/tools/versions.env): a tool whose directory is complete is reused
@@ -82,13 +83,14 @@ link_bins() {
 }
 
 # go.sum pinning. The checksum database reachable here has no entry for several github.com/pulumi
-# versions (404 for pkg/v3 v3.248.0, provider/v4 pseudo-versions), so those are exempted from it
+# versions (404 for pkg/v3 v3.248.0, provider/v4 pseudo-versions) nor for local-path-provisioner
+# v0.0.37, so those are exempted from it
 # (GONOSUMDB) and verified against the go.sum committed in scripts/tools/gosum/<name>-<version>.sum
 # instead: that file is copied in before `go mod tidy`, and the go.sum that results must be
 # identical. Without a pinned file the resulting go.sum is only kept in the tool cache;
 # PETS_TOOLS_UPDATE_SUMS=1 records it in scripts/tools/gosum/.
 SUMS="$HERE/gosum"
-export GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/pulumi"
+export GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/pulumi,github.com/rancher/local-path-provisioner,sigs.k8s.io/sig-storage-lib-external-provisioner"
 SUM_NAME=""   # set by ensure(): <name>-<version>
 sums_in() { if [[ -f "$SUMS/$SUM_NAME.sum" ]]; then cp "$SUMS/$SUM_NAME.sum" go.sum; fi; }
 sums_out() {
@@ -300,6 +302,18 @@ build_kwok() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# rancher local-path provisioner (a main package at its module root), run by the integration tests
+# as a process with the Deployment's own command line, config files and ServiceAccount token.
+build_local_path_provisioner() {
+  local out=$1 work=$2 v="v$LOCAL_PATH_PROVISIONER_VERSION"
+  cd "$work"
+  printf 'module pets.local/tools/local-path-provisioner\n\ngo 1.26.3\n\nrequire github.com/rancher/local-path-provisioner %s\n\ntool github.com/rancher/local-path-provisioner\n' "$v" >go.mod
+  tidy
+  gobuild -ldflags "-s -w -X main.VERSION=$v" -o "$out/bin/local-path-provisioner" github.com/rancher/local-path-provisioner
+  cp go.mod go.sum "$out/"
+}
+
+# ---------------------------------------------------------------------------------------------
 do_pulumi() {
   # one dir for the CLI and its language host, keyed by both
   local key="$PULUMI_VERSION"
@@ -314,6 +328,7 @@ do_control_plane() {
   ensure kubernetes "$KUBERNETES_VERSION" build_kubernetes
 }
 do_kwok() { ensure kwok "$KWOK_VERSION" build_kwok; }
+do_local_path() { ensure local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" build_local_path_provisioner; }
 
 main() {
   local targets=("$@") t t0
@@ -327,9 +342,10 @@ main() {
       control-plane|kubernetes) do_control_plane ;;
       etcd) ensure etcd "$ETCD_VERSION" build_etcd ;;
       kwok) do_kwok ;;
-      all) do_pulumi; do_provider; do_control_plane; do_kwok ;;
+      local-path-provisioner) do_local_path ;;
+      all) do_pulumi; do_provider; do_control_plane; do_kwok; do_local_path ;;
       -h|--help|help) sed -n '2,12p' "$0"; exit 0 ;;
-      *) die "unknown target '$t' (pulumi|kubernetes-provider|control-plane|kwok|all)" ;;
+      *) die "unknown target '$t' (pulumi|kubernetes-provider|control-plane|kwok|local-path-provisioner|all)" ;;
     esac
   done
   log "done in $(( $(now) - t0 ))s"

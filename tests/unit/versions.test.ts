@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { CERT_MANAGER_CHART_VERSION } from "../../components/certmanager";
+import { LOCAL_PATH_PROVISIONER_VERSION } from "../../components/localpathprovisioner";
 
 const root = path.join(__dirname, "..", "..");
 const env = Object.fromEntries(
@@ -21,5 +22,8 @@ describe("pinned versions agree", () => {
     });
     test("the cert-manager CRDs the tests install are the chart the component installs", () => {
         expect(`v${env.CERT_MANAGER_VERSION}`).toBe(CERT_MANAGER_CHART_VERSION);
+    });
+    test("the local-path provisioner the tests run is the image the component deploys", () => {
+        expect(`v${env.LOCAL_PATH_PROVISIONER_VERSION}`).toBe(LOCAL_PATH_PROVISIONER_VERSION);
     });
 });
