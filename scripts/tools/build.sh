@@ -83,8 +83,8 @@ link_bins() {
 }
 
 # go.sum pinning. The checksum database reachable here has no entry for several github.com/pulumi
-# versions (404 for pkg/v3 v3.248.0, provider/v4 pseudo-versions) nor for local-path-provisioner
-# v0.0.37, so those are exempted from it
+# versions (404 for pkg/v3 v3.248.0, provider/v4 pseudo-versions), nor for local-path-provisioner
+# v0.0.37 and its sig-storage-lib-external-provisioner v11.0.1, so those are exempted from it
 # (GONOSUMDB) and verified against the go.sum committed in scripts/tools/gosum/<name>-<version>.sum
 # instead: that file is copied in before `go mod tidy`, and the go.sum that results must be
 # identical. Without a pinned file the resulting go.sum is only kept in the tool cache;
