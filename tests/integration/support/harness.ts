@@ -1,7 +1,7 @@
 // The real parts for integration tests: the pulumi CLI (built by scripts/tools/build.sh) running
 // this repo's program against the API server started by scripts/cluster/up.sh, and kubectl to
 // look at what the API server holds. Nothing here is mocked.
-import { execFileSync, spawn } from "child_process";
+import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -59,6 +59,16 @@ export async function waitFor<T>(
         await new Promise((r) => setTimeout(r, everyMs));
     }
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited 5 s later; resolves once it has exited. */
+export function stopProcess(child: ChildProcess): Promise<void> {
+    return new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+        setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+    });
 }
 
 export interface PulumiResult {

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
-import { kubectlJson } from "./harness";
+import { kubectlJson, stopProcess } from "./harness";
 import { serviceAccountKubeconfig } from "./nodes";
 
 export interface RunningProvisioner {
@@ -39,6 +39,9 @@ export async function startLocalPathProvisioner(namespace: string, deployment: s
     const cm = kubectlJson(["-n", namespace, "get", "configmap", cmVolume.configMap.name]);
 
     const configDir = path.join(workDir, "config") + "/";
+    // Paths under the mount (in the command line and env) point into this copy of the ConfigMap.
+    const mountDir = mount.mountPath.endsWith("/") ? mount.mountPath : mount.mountPath + "/";
+    const local = (s: string) => (s.startsWith(mountDir) ? configDir + s.slice(mountDir.length) : s);
     fs.mkdirSync(configDir, { recursive: true });
     for (const [file, content] of Object.entries<string>(cm.data)) fs.writeFileSync(path.join(configDir, file), content);
 
@@ -47,26 +50,17 @@ export async function startLocalPathProvisioner(namespace: string, deployment: s
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: kubeconfigFile };
     for (const e of container.env ?? []) {
         if (e.valueFrom?.fieldRef?.fieldPath === "metadata.namespace") env[e.name] = namespace;
-        else if (e.value !== undefined) env[e.name] = e.value.startsWith(mount.mountPath) ? configDir + e.value.slice(mount.mountPath.length) : e.value;
+        else if (e.value !== undefined) env[e.name] = local(e.value);
         else throw new Error(`env ${e.name} of ${deployment}: only plain values and metadata.namespace are supported here`);
     }
     env.HEALTH_PORT = String(healthPort); // a free port, not the container's
 
-    // The mounted file paths point into the copy of the ConfigMap.
-    const mountDir = mount.mountPath.endsWith("/") ? mount.mountPath : mount.mountPath + "/";
-    const argv = (container.command as string[]).map((a) => (a.startsWith(mountDir) ? configDir + a.slice(mountDir.length) : a));
+    const argv = (container.command as string[]).map(local);
     const log = path.join(workDir, "local-path-provisioner.log");
     const fd = fs.openSync(log, "a");
     const child = spawn(argv[0], [...argv.slice(1), ...(container.args ?? [])], { env, stdio: ["ignore", fd, fd] });
     fs.closeSync(fd);
-    const stop = () =>
-        new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once("exit", () => resolve());
-            child.kill("SIGTERM");
-            setTimeout(() => child.kill("SIGKILL"), 5000).unref();
-        });
-    return { child, log, healthPort, stop, output: () => fs.readFileSync(log, "utf8") };
+    return { child, log, healthPort, stop: () => stopProcess(child), output: () => fs.readFileSync(log, "utf8") };
 }
 
 /** GET http://127.0.0.1:<port><path>; resolves to the status code (0 when nothing answers). */

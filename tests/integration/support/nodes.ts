@@ -6,7 +6,7 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { kubectl, kubectlJson, root } from "./harness";
+import { kubectl, kubectlJson, root, stopProcess } from "./harness";
 
 const clusterDir = () => process.env.PETS_CLUSTER_DIR ?? path.join(os.homedir(), ".cache", "pulumi-pets-cluster");
 const killed = new Map<string, string[]>();
@@ -89,17 +89,7 @@ export function startLiberators(nodes: string[], kubeconfigFile: string, flags: 
 }
 
 export async function stopLiberators(replicas: Replica[]): Promise<void> {
-    await Promise.all(
-        replicas.map(
-            (r) =>
-                new Promise<void>((resolve) => {
-                    if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve();
-                    r.child.once("exit", () => resolve());
-                    r.child.kill("SIGTERM");
-                    setTimeout(() => r.child.kill("SIGKILL"), 5000).unref();
-                }),
-        ),
-    );
+    await Promise.all(replicas.map((r) => stopProcess(r.child)));
 }
 
 export function events(node: string): { reason: string; message: string }[] {
