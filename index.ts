@@ -18,6 +18,8 @@ export const webPods = outputs.webPods;
 export const webPvcs = outputs.webPvcs;
 export const mysqlHosts = outputs.mysqlHosts;
 export const mysqlPasswordSecret = outputs.mysqlPasswordSecret;
+/** Secret: shown only with `pulumi stack output mysqlRootPassword --show-secrets`; absent when the password lives in an existing Secret. */
+export const mysqlRootPassword = outputs.mysqlRootPassword;
 export const kubiaSrv = outputs.kubiaSrv;
 export const storageClassName = outputs.storageClassName;
 export const liberatorNamespace = outputs.liberatorNamespace;

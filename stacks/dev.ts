@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { CertManager, Kubia, LocalPathProvisioner, MySql, NginxWeb, NodeLiberator, NodeLiberatorArgs, PrivateCa, TlsArgs } from "../components";
 import { StackConfig } from "./config";
+import { renderOnly } from "./render";
 
 export interface DeployInputs {
     config: StackConfig;
@@ -22,13 +23,16 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
     // cluster. Rendered Secrets would hold their data in plain text, so none is rendered.
     const render = config.renderYamlTo !== undefined;
     const provider = render ? new k8s.Provider("render-yaml", { renderYamlToDirectory: config.renderYamlTo }) : undefined;
-    const opts: pulumi.ComponentResourceOptions = provider ? { providers: { kubernetes: provider } } : {};
+    // The transformation pins the render provider on every Kubernetes object below (children
+    // inherit it) and refuses any that would reach a cluster through another provider.
+    const guard = provider ? [renderOnly(provider)] : undefined;
+    const opts: pulumi.ComponentResourceOptions = provider ? { providers: { kubernetes: provider }, transformations: guard } : {};
     // Kept on `pulumi destroy`: deleting a namespace deletes its PVCs, and the pets' data must
     // outlive the stack unless the user removes it on purpose (`kubectl delete namespace`).
     const ns = new k8s.core.v1.Namespace(
         "pets-namespace",
         { metadata: { name: config.namespace } },
-        { retainOnDelete: true, ...(provider ? { provider } : {}) },
+        { retainOnDelete: true, ...(provider ? { provider, transformations: guard } : {}) },
     );
     const namespace = ns.metadata.name;
     const outputs: Record<string, pulumi.Output<unknown>> = { namespace };
@@ -108,6 +112,8 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
         );
         outputs.mysqlHosts = db.hosts;
         outputs.mysqlPasswordSecret = db.rootPasswordSecretName;
+        // A Pulumi secret: `pulumi stack output mysqlRootPassword --show-secrets` prints it.
+        if (db.rootPassword) outputs.mysqlRootPassword = db.rootPassword;
     }
     if (config.kubia.enabled) {
         const kubia = new Kubia(

@@ -2,12 +2,13 @@
 // (etcd, kube-apiserver, controller-manager, scheduler; kwok nodes). Run through
 // scripts/integration.sh, which builds the tools and starts the cluster. One stack, in order:
 // deploy, identity and storage, scale down and up, canary, destroy.
+import * as fs from "fs";
 import { createLocalPVs, ensureCluster, isReady, kubectl, kubectlJson, pods, TestStack, waitFor, workerNodes } from "./support/harness";
 
 const NS = "pets";
 const WEB = "app.kubernetes.io/name=web";
-const OLD_IMAGE = "nginxinc/nginx-unprivileged:1.27-alpine";
-const NEW_IMAGE = "nginxinc/nginx-unprivileged:1.28-alpine";
+const OLD_IMAGE = "nginxinc/nginx-unprivileged:1.28.0-alpine"; // the default
+const NEW_IMAGE = "nginxinc/nginx-unprivileged:1.28.1-alpine";
 let stack: TestStack;
 const timings: Record<string, number> = {};
 
@@ -70,6 +71,19 @@ test("stable identity and storage: ordinal names, headless Service records, one 
     const outputs = await stack.outputs();
     expect(outputs.webPods).toEqual(["web-0.web.pets.svc.cluster.local", "web-1.web.pets.svc.cluster.local", "web-2.web.pets.svc.cluster.local"]);
     expect(outputs.webPvcs).toEqual(["www-web-0", "www-web-1", "www-web-2"]);
+}, 120_000);
+
+test("the generated MySQL root password is a stack output only with --show-secrets, and it is the Secret MySQL reads", async () => {
+    const outputs = await stack.outputs(); // --show-secrets
+    const secret = kubectlJson(["-n", NS, "get", "secret", "mysql-root-password"]);
+    const password = Buffer.from(secret.data.password, "base64").toString("utf8");
+    expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(outputs.mysqlRootPassword).toBe(password);
+    const hidden = await stack.run(["stack", "output", "mysqlRootPassword"], 60_000);
+    expect(hidden.stdout.trim()).toBe("[secret]");
+    // Encrypted in the state, never in plain text.
+    const state = fs.readFileSync(stack.stateFile(), "utf8");
+    expect(state).not.toContain(password);
 }, 120_000);
 
 test("scale 3 → 1 → 3: highest ordinals go first, PVCs are retained and reattached to the same ordinal", async () => {

@@ -1,17 +1,34 @@
-// Render mode through the real pulumi CLI and Kubernetes provider: no cluster is involved.
+// Render mode through the real pulumi CLI and Kubernetes provider. It must never touch a cluster:
+// rendered twice with the same state directory, without and with KUBECONFIG pointing at the live
+// test cluster, the files are identical and the cluster holds none of the objects.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { schemaErrors } from "../support/pulumi";
-import { root } from "./support/harness";
+import { ensureCluster, kubectl, root } from "./support/harness";
 
-function render(dir: string): void {
-    execFileSync("bash", [path.join(root, "scripts", "render.sh"), dir], {
+let work: string;
+let state: string;
+
+beforeAll(() => {
+    ensureCluster();
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "pets-render-"));
+    // One state directory for every run, as `npm run render` uses by default.
+    state = path.join(work, "state");
+});
+
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+function render(dir: string, env: NodeJS.ProcessEnv = {}): string {
+    const base = { ...process.env };
+    delete base.KUBECONFIG;
+    return execFileSync("bash", [path.join(root, "scripts", "render.sh"), dir], {
         cwd: root,
+        encoding: "utf8",
         stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, PETS_RENDER_STATE: fs.mkdtempSync(path.join(os.tmpdir(), "pets-render-state-")) },
+        env: { ...base, PETS_RENDER_STATE: state, ...env },
     });
 }
 
@@ -22,25 +39,43 @@ function files(dir: string): string[] {
         .sort();
 }
 
-test("render mode writes deterministic, schema-valid YAML with no Secret in it", () => {
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "pets-render-"));
-    try {
-        const a = path.join(work, "a");
-        const b = path.join(work, "b");
-        render(a);
-        render(b);
-        const names = files(a);
-        expect(names.length).toBeGreaterThan(10);
-        expect(files(b)).toEqual(names);
-        for (const f of names) expect(fs.readFileSync(path.join(b, f), "utf8")).toBe(fs.readFileSync(path.join(a, f), "utf8"));
+/** What the dev stack would create, looked up in the live cluster: must be nothing. */
+function clusterObjects(): string[] {
+    const found: string[] = [];
+    for (const ns of ["pets", "pets-local-path", "tkr-system"]) if (kubectl(["get", "namespace", ns], { allowFail: true })) found.push(`namespace/${ns}`);
+    const sts = kubectl(["get", "statefulsets,daemonsets,deployments", "-A", "-o", "name"]).trim();
+    if (sts) found.push(...sts.split("\n"));
+    if (kubectl(["get", "storageclass", "local-path"], { allowFail: true })) found.push("storageclass/local-path");
+    return found;
+}
 
-        const docs = names.flatMap((f) => yaml.loadAll(fs.readFileSync(path.join(a, f), "utf8"))).filter(Boolean) as any[];
-        expect(docs.map((d) => d.kind)).toEqual(expect.arrayContaining(["StatefulSet", "Service", "StorageClass", "PodDisruptionBudget", "Namespace"]));
-        expect(docs.filter((d) => d.kind === "Secret")).toEqual([]);
-        expect(schemaErrors(docs)).toEqual([]);
-        const mysql = docs.find((d) => d.kind === "StatefulSet" && d.metadata.name === "mysql");
-        expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef).toEqual({ name: "mysql-root-password", key: "password" });
-    } finally {
-        fs.rmSync(work, { recursive: true, force: true });
+test("render twice with one state directory, then with KUBECONFIG at a live cluster: identical, schema-valid, no Secret, nothing deployed", () => {
+    const before = clusterObjects();
+    expect(before).toEqual([]);
+    const dirs = ["first", "second", "with-kubeconfig"].map((d) => path.join(work, d));
+    render(dirs[0]);
+    render(dirs[1]);
+    // The ambient kubeconfig of a reachable cluster must neither break the render nor be used.
+    render(dirs[2], { KUBECONFIG: process.env.PETS_KUBECONFIG });
+    // A fourth run replaces its own earlier output in place.
+    render(dirs[2], { KUBECONFIG: process.env.PETS_KUBECONFIG });
+
+    const names = files(dirs[0]);
+    expect(names.length).toBeGreaterThan(10);
+    expect(names).toContain(".pets-render");
+    for (const d of dirs.slice(1)) {
+        expect(files(d)).toEqual(names);
+        for (const f of names) expect(fs.readFileSync(path.join(d, f), "utf8")).toBe(fs.readFileSync(path.join(dirs[0], f), "utf8"));
     }
-}, 300_000);
+    expect(clusterObjects()).toEqual([]);
+
+    const docs = names
+        .filter((f) => f.endsWith(".yaml"))
+        .flatMap((f) => yaml.loadAll(fs.readFileSync(path.join(dirs[0], f), "utf8")))
+        .filter(Boolean) as any[];
+    expect(docs.map((d) => d.kind)).toEqual(expect.arrayContaining(["StatefulSet", "Service", "StorageClass", "PodDisruptionBudget", "Namespace"]));
+    expect(docs.filter((d) => d.kind === "Secret")).toEqual([]);
+    expect(schemaErrors(docs)).toEqual([]);
+    const mysql = docs.find((d) => d.kind === "StatefulSet" && d.metadata.name === "mysql");
+    expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef).toEqual({ name: "mysql-root-password", key: "password" });
+}, 600_000);

@@ -9,6 +9,8 @@ export interface Registered {
     inputs: any;
     parent?: string;
     opts?: unknown;
+    /** The provider reference (`<urn>::<id>`), when the resource has one. */
+    provider?: string;
 }
 
 /**
@@ -20,7 +22,7 @@ export function setupMocks(opts: { project?: string; stack?: string; preview?: b
     void pulumi.runtime.setMocks(
         {
             newResource(args: pulumi.runtime.MockResourceArgs) {
-                registered.push({ type: args.type, name: args.name, inputs: unwrapSecrets(args.inputs) });
+                registered.push({ type: args.type, name: args.name, inputs: unwrapSecrets(args.inputs), provider: args.provider });
                 const id = args.inputs?.metadata?.name ?? `${args.name}-id`;
                 // Dynamic resources (GeneratedPassword) compute outputs in their provider.
                 if (args.type.startsWith("pulumi-nodejs:")) {

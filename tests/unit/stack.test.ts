@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { findObject, k8sObjects, schemaErrors, settle, setupMocks } from "../support/pulumi";
+import { findObject, k8sObjects, promiseOf, schemaErrors, settle, setupMocks } from "../support/pulumi";
 import { parseStackConfig } from "../../stacks/config";
 
 const root = path.join(__dirname, "..", "..");
@@ -82,9 +82,12 @@ describe("the dev program under mocks", () => {
         for (const [k, val] of Object.entries(doc.config)) config[k] = typeof val === "string" ? val : JSON.stringify(val);
         registered.splice(0);
         pulumi.runtime.setAllConfig(config);
-        await import("../../index");
+        const program = await import("../../index");
         await settle();
         await settle();
+        // The generated password is a stack output, and a secret one.
+        expect(await promiseOf(program.mysqlRootPassword as any)).toBe("mock-generated-mysql-root-password");
+        expect(await pulumi.isSecret(program.mysqlRootPassword as any)).toBe(true);
         findObject(registered, "Namespace", "pets");
         const web = findObject(registered, "StatefulSet", "web");
         expect(web.metadata.namespace).toBe("pets");
@@ -101,7 +104,7 @@ describe("the dev program under mocks", () => {
         expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name).toBe("mysql-root-password");
         expect(findObject(registered, "Secret", "mysql-root-password").stringData.password).toBe("mock-generated-mysql-root-password");
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);
-    });
+    }, 60_000);
 });
 
 describe("render mode under mocks", () => {
@@ -117,6 +120,26 @@ describe("render mode under mocks", () => {
         expect(registered.some((r) => r.type.startsWith("pulumi-nodejs:"))).toBe(false);
         const mysql = findObject(registered, "StatefulSet", "mysql");
         expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name).toBe("mysql-root-password");
+        // Every Kubernetes object, nested in components or not, goes through the render provider.
+        const k8sResources = registered.filter((r) => r.type.startsWith("kubernetes:"));
+        expect(k8sResources.length).toBeGreaterThan(20);
+        for (const r of k8sResources) expect(`${r.type} ${r.name} ${r.provider}`).toMatch(/::render-yaml::/);
+    });
+
+    test("renderOnly pins the render provider and refuses an object with another Kubernetes provider", async () => {
+        const k8s = await import("@pulumi/kubernetes");
+        const { renderOnly } = await import("../../stacks/render");
+        registered.splice(0);
+        const render = new k8s.Provider("render-only-test", { renderYamlToDirectory: "out" });
+        const cluster = new k8s.Provider("a-cluster", { kubeconfig: "{}" });
+        const guard = [renderOnly(render)];
+        new k8s.core.v1.ConfigMap("pinned", { metadata: { name: "pinned" } }, { transformations: guard });
+        expect(() => new k8s.core.v1.ConfigMap("elsewhere", { metadata: { name: "elsewhere" } }, { provider: cluster, transformations: guard })).toThrow(
+            'render mode: kubernetes:core/v1:ConfigMap "elsewhere" would use a Kubernetes provider other than the render provider, so it could be applied to a cluster; in render mode every Kubernetes resource must use the provider that has renderYamlToDirectory set (or unset pets:renderYamlTo to deploy)',
+        );
+        await settle();
+        expect(registered.find((r) => r.name === "pinned")?.provider).toMatch(/::render-only-test::/);
+        expect(registered.some((r) => r.name === "elsewhere")).toBe(false);
     });
 });
 

@@ -176,6 +176,17 @@ export class TestStack {
         return JSON.parse(r.stdout);
     }
 
+    /** The file backend's checkpoint of this stack (what `pulumi up` wrote). */
+    stateFile(): string {
+        const dir = path.join(this.dir, "backend", ".pulumi", "stacks");
+        const found = fs
+            .readdirSync(dir, { recursive: true, encoding: "utf8" })
+            .filter((f) => path.basename(f) === `${this.name}.json`)
+            .map((f) => path.join(dir, f));
+        if (found.length !== 1) throw new Error(`expected one state file for stack ${this.name} under ${dir}, found ${found.length}`);
+        return found[0];
+    }
+
     cleanup(): void {
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
