@@ -1,8 +1,10 @@
 # Source me. Puts a pulumi CLI on PATH for the scripts: the user's own if it has one, otherwise
 # the one scripts/tools/build.sh builds from Go modules (offline), and a passphrase for local
-# file-backend state that is generated once per state directory, never written in the repo.
+# file-backend state that is generated once per state directory, never written in the repo and
+# never empty.
 #   pets_pulumi_env <state-dir> [keep-login]
-# With keep-login, a backend the user already chose (PULUMI_BACKEND_URL or `pulumi login`) wins.
+# With keep-login, a backend the user already chose (PULUMI_BACKEND_URL or `pulumi login`) wins;
+# its passphrase (if it needs one) is the user's to give, as with any pulumi command.
 pets_pulumi_env() {
     local state="$1" keep="${2:-}" root
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +14,15 @@ pets_pulumi_env() {
         . "$root/scripts/tools/env.sh"
     fi
     export PULUMI_SKIP_UPDATE_CHECK=true
+    # An empty passphrase encrypts every secret with a key anyone can derive: never use one.
+    if [ -n "${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "$PULUMI_CONFIG_PASSPHRASE" ]; then
+        echo "[pets] ignoring the empty PULUMI_CONFIG_PASSPHRASE: secrets are never encrypted with an empty passphrase" >&2
+        unset PULUMI_CONFIG_PASSPHRASE
+    fi
+    if [ -n "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && [ ! -s "$PULUMI_CONFIG_PASSPHRASE_FILE" ]; then
+        echo "[pets] PULUMI_CONFIG_PASSPHRASE_FILE=$PULUMI_CONFIG_PASSPHRASE_FILE is missing or empty: refusing an empty passphrase" >&2
+        return 1
+    fi
     if [ "$keep" = keep-login ] && { [ -n "${PULUMI_BACKEND_URL:-}" ] || pulumi whoami >/dev/null 2>&1; }; then
         return 0
     fi
@@ -21,7 +32,6 @@ pets_pulumi_env() {
         if [ ! -s "$state/passphrase" ]; then
             (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(24).toString("base64url"))' >"$state/passphrase")
         fi
-        unset PULUMI_CONFIG_PASSPHRASE
         export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
     fi
 }

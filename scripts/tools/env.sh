@@ -1,6 +1,7 @@
 # Source me (bash/zsh):  . scripts/tools/env.sh
 # Puts the tools built by scripts/tools/build.sh on PATH and sets what offline Pulumi needs.
-# Builds nothing; run scripts/tools/build.sh first.
+# Builds nothing; run scripts/tools/build.sh first. It chooses no backend and no passphrase:
+# scripts/pulumi-env.sh (pets_pulumi_env) does that, per state directory, never an empty one.
 
 PETS_TOOLS_CACHE="${PETS_TOOLS_CACHE:-$HOME/.cache/pulumi-pets-tools}"
 PETS_TOOLS_BIN="$PETS_TOOLS_CACHE/bin"
@@ -17,10 +18,6 @@ unset PULUMI_IGNORE_AMBIENT_PLUGINS
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-# Local state only (a file:// backend); an empty passphrase is accepted by the passphrase provider.
-export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://${PETS_PULUMI_STATE_DIR:-$HOME/.cache/pulumi-pets-state}}"
-export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-}"
-case "$PULUMI_BACKEND_URL" in file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}" 2>/dev/null || true ;; esac
 
 # The test cluster's kubeconfig (scripts/cluster/up.sh writes it there).
 export PETS_CLUSTER_DIR="${PETS_CLUSTER_DIR:-$HOME/.cache/pulumi-pets-cluster}"
