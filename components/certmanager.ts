@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as kcm from "@pulumi/kubernetes-cert-manager";
 import * as v from "./validation";
+
+/** The optional peer dependency that installs cert-manager; loaded only for mode "install". */
+export const CERT_MANAGER_PACKAGE = "@pulumi/kubernetes-cert-manager";
 
 /** The cert-manager Helm chart version installed by default; pinned so `pulumi up` is repeatable. */
 export const CERT_MANAGER_CHART_VERSION = "v1.19.2";
@@ -56,6 +58,18 @@ export function resolveCertManagerArgs(name: string, args: CertManagerArgs = {},
     return { mode, namespace, createNamespace: args.createNamespace ?? true, version, repository, values };
 }
 
+/** The fields of `@pulumi/kubernetes-cert-manager`'s CertManagerArgs this package sets (typed here so the package's types do not need it installed). */
+export interface CertManagerInstallArgs {
+    installCRDs: boolean;
+    helmOptions: {
+        namespace: string;
+        createNamespace: boolean;
+        version: string;
+        repositoryOpts: { repo: string };
+        values: Record<string, unknown>;
+    };
+}
+
 /**
  * The `@pulumi/kubernetes-cert-manager` CertManager args for an install. That package is a
  * multi-language component: its typed fields (installCRDs, global, webhook, …) are decoded into
@@ -64,7 +78,7 @@ export function resolveCertManagerArgs(name: string, args: CertManagerArgs = {},
  * typed `installCRDs` (a same-named key in helmOptions.values would be overwritten) and through
  * `crds.enabled`, the chart's current name for it (not a typed field, so it passes through).
  */
-export function certManagerInstallArgs(r: ResolvedCertManager): kcm.CertManagerArgs {
+export function certManagerInstallArgs(r: ResolvedCertManager): CertManagerInstallArgs {
     return {
         installCRDs: true,
         helmOptions: {
@@ -79,13 +93,33 @@ export function certManagerInstallArgs(r: ResolvedCertManager): kcm.CertManagerA
 }
 
 /**
+ * Loads the optional peer dependency on first use, so programs that never install cert-manager
+ * neither need it nor load it.
+ */
+function loadCertManagerPackage(context: string): typeof import("@pulumi/kubernetes-cert-manager") {
+    try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer dependency, loaded only when used
+        return require(CERT_MANAGER_PACKAGE) as typeof import("@pulumi/kubernetes-cert-manager");
+    } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND" || !String((e as Error).message).includes(CERT_MANAGER_PACKAGE)) throw e;
+        throw new v.ValidationError(context, [
+            {
+                field: "mode",
+                value: "install",
+                expected: `needs the optional peer dependency ${CERT_MANAGER_PACKAGE} (npm install ${CERT_MANAGER_PACKAGE}@^0.2.0), or mode "existing" to use a cert-manager already in the cluster`,
+            },
+        ]);
+    }
+}
+
+/**
  * cert-manager for the cluster: installed (pinned chart, CRDs included) or already there.
  * Pass this component in `dependsOn` of PrivateCa and of workloads with `tls`, so their
  * cert-manager objects wait for the CRDs and the webhook.
  */
 export class CertManager extends pulumi.ComponentResource {
     /** The @pulumi/kubernetes-cert-manager component; absent for mode "existing". */
-    public readonly release?: kcm.CertManager;
+    public readonly release?: pulumi.ComponentResource;
     /** Namespace cert-manager runs in; a ClusterIssuer's CA Secret lives here. */
     public readonly namespace: pulumi.Output<string>;
     /** Installed chart version; undefined for mode "existing". */
@@ -97,6 +131,7 @@ export class CertManager extends pulumi.ComponentResource {
         super("pets:index:CertManager", name, {}, opts);
         this.mode = r.mode;
         if (r.mode === "install") {
+            const kcm = loadCertManagerPackage(`CertManager "${name}"`);
             this.release = new kcm.CertManager(`${name}-release`, certManagerInstallArgs(r), { parent: this });
         }
         this.namespace = pulumi.output(r.namespace);
