@@ -211,6 +211,7 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
     const ports: Required<PortArgs>[] = [];
     const portNames = new Set<string>();
     const portKeys = new Set<string>();
+    const containerPortKeys = new Set<string>();
     (args.ports ?? []).forEach((p, i) => {
         const f = `ports[${i}]`;
         val.check(`${f}.name`, p.name, v.portName(p.name));
@@ -224,6 +225,15 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
         const key = `${servicePort}/${protocol}`;
         if (portKeys.has(key)) val.fail(`${f}.servicePort`, servicePort, `must be unique per protocol among ports; ${key} is used twice`);
         portKeys.add(key);
+        // The API server's server-side apply merges container ports by containerPort and protocol.
+        const containerKey = `${p.containerPort}/${protocol}`;
+        if (containerPortKeys.has(containerKey))
+            val.fail(
+                `${f}.containerPort`,
+                p.containerPort,
+                `must be unique per protocol among ports; ${containerKey} is used twice (give one port several service ports with separate Services instead)`,
+            );
+        containerPortKeys.add(containerKey);
         ports.push({ name: p.name, containerPort: p.containerPort, servicePort, protocol });
     });
 

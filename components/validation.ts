@@ -209,7 +209,7 @@ export function labelValue(value: unknown): string | undefined {
 
 /** An integer count, or a percentage string such as "25%" (PDB and rolling-update budgets). */
 export function intOrPercent(value: unknown, min: number): string | undefined {
-    const what = `must be a whole number >= ${min} or a percentage such as "25%"`;
+    const what = `must be a whole number >= ${min} or a percentage from ${Math.max(min, 0)}% to 100% such as "25%"`;
     if (typeof value === "number") return Number.isInteger(value) && value >= min ? undefined : what;
     if (typeof value === "string" && /^\d{1,3}%$/.test(value)) {
         const pct = Number(value.slice(0, -1));

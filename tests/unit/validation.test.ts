@@ -54,7 +54,32 @@ describe("StatefulWorkload rejects bad input with the field, the value and what 
                     { name: "web", containerPort: 80 },
                 ],
             },
-            'StatefulWorkload "web": ports[1].servicePort = 80 is invalid: must be unique per protocol among ports; 80/TCP is used twice',
+            'StatefulWorkload "web" has 2 invalid settings:\n' +
+                "  - ports[1].servicePort = 80 is invalid: must be unique per protocol among ports; 80/TCP is used twice\n" +
+                "  - ports[1].containerPort = 80 is invalid: must be unique per protocol among ports; 80/TCP is used twice (give one port several service ports with separate Services instead)",
+        ],
+        [
+            "one container port behind two service ports (server-side apply merges container ports by port and protocol)",
+            "web",
+            {
+                ports: [
+                    { name: "http", containerPort: 8080, servicePort: 80 },
+                    { name: "alt", containerPort: 8080, servicePort: 8000 },
+                ],
+            },
+            'StatefulWorkload "web": ports[1].containerPort = 8080 is invalid: must be unique per protocol among ports; 8080/TCP is used twice (give one port several service ports with separate Services instead)',
+        ],
+        [
+            "the same container port on two protocols is fine only with distinct protocols",
+            "web",
+            {
+                ports: [
+                    { name: "dns", containerPort: 53, protocol: "UDP" },
+                    { name: "dns-tcp", containerPort: 53, protocol: "TCP" },
+                    { name: "x", containerPort: 53, servicePort: 5353, protocol: "UDP" },
+                ],
+            },
+            'StatefulWorkload "web": ports[2].containerPort = 53 is invalid: must be unique per protocol among ports; 53/UDP is used twice (give one port several service ports with separate Services instead)',
         ],
         [
             "invalid port name",
@@ -104,7 +129,7 @@ describe("StatefulWorkload rejects bad input with the field, the value and what 
             "PDB budget",
             "web",
             { disruptionBudget: { maxUnavailable: "150%" } },
-            'StatefulWorkload "web": disruptionBudget.maxUnavailable = "150%" is invalid: must be a whole number >= 0 or a percentage such as "25%"',
+            'StatefulWorkload "web": disruptionBudget.maxUnavailable = "150%" is invalid: must be a whole number >= 0 or a percentage from 0% to 100% such as "25%"',
         ],
         [
             "selector labels are the component's",

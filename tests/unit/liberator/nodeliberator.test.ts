@@ -338,11 +338,11 @@ describe("NodeLiberator validation", () => {
         },
         {
             args: { maxUnhealthy: "half" },
-            message: 'NodeLiberator "liberator": maxUnhealthy = "half" is invalid: must be a whole number >= 0 or a percentage such as "25%"',
+            message: 'NodeLiberator "liberator": maxUnhealthy = "half" is invalid: must be a whole number >= 0 or a percentage from 0% to 100% such as "25%"',
         },
         {
             args: { maxUnhealthy: -1 },
-            message: 'NodeLiberator "liberator": maxUnhealthy = -1 is invalid: must be a whole number >= 0 or a percentage such as "25%"',
+            message: 'NodeLiberator "liberator": maxUnhealthy = -1 is invalid: must be a whole number >= 0 or a percentage from 0% to 100% such as "25%"',
         },
         {
             args: { heartbeatIntervalSeconds: 30 },
@@ -409,7 +409,7 @@ describe("NodeLiberator validation", () => {
                 'NodeLiberator "liberator" has 4 invalid settings:',
                 '  - mode = "x" is invalid: must be one of "outOfServiceTaint", "deleteNode"',
                 "  - unhealthyAfterSeconds = 0 is invalid: must be a whole number from 10 to 86400",
-                '  - maxUnhealthy = "x" is invalid: must be a whole number >= 0 or a percentage such as "25%"',
+                '  - maxUnhealthy = "x" is invalid: must be a whole number >= 0 or a percentage from 0% to 100% such as "25%"',
                 '  - logLevel = "loud" is invalid: must be one of "debug", "info", "warn", "error"',
             ].join("\n"),
         );
