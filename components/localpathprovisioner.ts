@@ -13,8 +13,8 @@ import * as v from "./validation";
 /** The upstream release whose manifest, RBAC, ConfigMap and flags these defaults follow. */
 export const LOCAL_PATH_PROVISIONER_VERSION = "v0.0.37";
 export const DEFAULT_LOCAL_PATH_IMAGE = `rancher/local-path-provisioner:${LOCAL_PATH_PROVISIONER_VERSION}`;
-/** Upstream's helper image (untagged in its manifest; pin a tag for reproducible clusters). */
-export const DEFAULT_LOCAL_PATH_HELPER_IMAGE = "docker.io/library/busybox";
+/** Upstream's helper image, which its manifest leaves untagged, pinned to a release. */
+export const DEFAULT_LOCAL_PATH_HELPER_IMAGE = "docker.io/library/busybox:1.37.0";
 /** The nodePathMap entry that applies to every node not listed by name. */
 export const DEFAULT_PATH_FOR_NON_LISTED_NODES = "DEFAULT_PATH_FOR_NON_LISTED_NODES";
 export const DEFAULT_LOCAL_PATH_NODE_PATH = "/opt/local-path-provisioner";
@@ -41,7 +41,7 @@ export interface LocalPathProvisionerArgs {
     createNamespace?: boolean;
     /** Provisioner image; point it at a registry mirror on air-gapped clusters. @default "rancher/local-path-provisioner:v0.0.37" */
     image?: pulumi.Input<string>;
-    /** Image of the helper pods that create and delete volume directories. @default "docker.io/library/busybox" (upstream's) */
+    /** Image of the helper pods that create and delete volume directories. @default "docker.io/library/busybox:1.37.0" (upstream's image, pinned) */
     helperImage?: pulumi.Input<string>;
     /** Pull policy of both images. @default "IfNotPresent" */
     imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
@@ -331,10 +331,32 @@ export function buildConfigJson(config: LocalPathConfig): string {
 }
 
 /**
- * The helper pod template, upstream's with the image substituted. Written as JSON, which is
- * valid YAML (the provisioner converts the YAML to JSON anyway), so no value can be mis-quoted.
- * Upstream refuses templates with securityContext escalation, volumes, probes and the like
- * unless --allow-unsafe-helper-pod-template is set; this one needs no such flag.
+ * Capabilities the helper pod drops. It keeps CHOWN, DAC_OVERRIDE and FOWNER: teardown must
+ * remove files that workloads (running as other users) left in the volume. Upstream refuses a
+ * template that adds capabilities, so "drop ALL, add back" is not possible.
+ */
+export const HELPER_POD_DROPPED_CAPABILITIES = [
+    "AUDIT_WRITE",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/**
+ * The helper pod template: upstream's, with the image substituted and hardened as far as
+ * upstream's template check allows (it refuses volumes, probes, host namespaces, a service
+ * account, added capabilities, privilege escalation or root runAsUser unless
+ * --allow-unsafe-helper-pod-template is set, which this template does not need). The helper
+ * runs as root (it creates and removes directories on the node) but gets no API token, no
+ * privilege escalation, the runtime's seccomp profile and fewer capabilities. Written as JSON,
+ * which is valid YAML, so no value can be mis-quoted.
  */
 export function buildHelperPodYaml(helperImage: string, imagePullPolicy: string = "IfNotPresent"): string {
     const pod = {
@@ -344,8 +366,18 @@ export function buildHelperPodYaml(helperImage: string, imagePullPolicy: string 
         spec: {
             priorityClassName: "system-node-critical",
             tolerations: [{ key: "node.kubernetes.io/disk-pressure", operator: "Exists", effect: "NoSchedule" }],
+            // The provisioner sets the pod's serviceAccountName to its own; the helper needs no token.
+            automountServiceAccountToken: false,
+            securityContext: { seccompProfile: { type: "RuntimeDefault" } },
             // The provisioner reads the logs of the container named "helper-pod".
-            containers: [{ name: "helper-pod", image: helperImage, imagePullPolicy }],
+            containers: [
+                {
+                    name: "helper-pod",
+                    image: helperImage,
+                    imagePullPolicy,
+                    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: HELPER_POD_DROPPED_CAPABILITIES } },
+                },
+            ],
         },
     };
     return JSON.stringify(pod, null, 2);
@@ -377,19 +409,32 @@ export function localPathConfigMapName(name: string, data: Record<string, string
     return `${name}-config-${hash}`;
 }
 
-/** Cluster-wide permissions: exactly what upstream v0.0.37's ClusterRole grants. */
+/**
+ * Cluster-wide permissions: upstream v0.0.37's ClusterRole, less what its code only reads in its
+ * own namespace. Upstream grants configmaps, pods and pods/log cluster-wide, but reads its
+ * ConfigMap, its helper pods and their logs only in the namespace it runs in: those are in
+ * `roleRules` instead (a deliberate, tested deviation from upstream's manifest).
+ */
 export function clusterRoleRules(): k8s.types.input.rbac.v1.PolicyRule[] {
     return [
-        { apiGroups: [""], resources: ["nodes", "persistentvolumeclaims", "configmaps", "pods", "pods/log"], verbs: ["get", "list", "watch"] },
+        { apiGroups: [""], resources: ["nodes", "persistentvolumeclaims"], verbs: ["get", "list", "watch"] },
         { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] },
         { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
         { apiGroups: ["storage.k8s.io"], resources: ["storageclasses"], verbs: ["get", "list", "watch"] },
     ];
 }
 
-/** Permissions in its own namespace, where it runs the helper pods: exactly upstream v0.0.37's Role. */
+/**
+ * Permissions in its own namespace: upstream v0.0.37's Role (the helper pods' lifecycle), plus
+ * what it reads only there — its ConfigMap (get, and list for its readiness check) and the
+ * helper pods' logs.
+ */
 export function roleRules(): k8s.types.input.rbac.v1.PolicyRule[] {
-    return [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] }];
+    return [
+        { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] },
+        { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
+        { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list"] },
+    ];
 }
 
 /** StorageClass annotations: the volume type upstream reads, and the default-class marker when asked. */

@@ -155,18 +155,23 @@ describe("LocalPathProvisioner objects", () => {
         expect(c.command.slice(0, 3)).toEqual(["local-path-provisioner", "start", "--config"]);
         expect(c.command[c.command.indexOf("--provisioner-name") + 1]).toBe("rancher.io/local-path");
         const helper = JSON.parse(findObject(registered, "ConfigMap").data["helperPod.yaml"]);
-        expect(helper.spec.containers[0]).toEqual({ name: "helper-pod", image: "mirror.local/library/busybox:1.37", imagePullPolicy: "Always" });
+        expect(helper.spec.containers[0]).toMatchObject({ name: "helper-pod", image: "mirror.local/library/busybox:1.37", imagePullPolicy: "Always" });
     });
 });
 
-describe("LocalPathProvisioner RBAC: exactly upstream v0.0.37's grants", () => {
+describe("LocalPathProvisioner RBAC: upstream v0.0.37's grants, namespace-only reads in the Role", () => {
+    // Upstream grants configmaps, pods and pods/log cluster-wide; its code reads them only in its own namespace.
     const CLUSTER_RULES = [
-        { apiGroups: [""], resources: ["nodes", "persistentvolumeclaims", "configmaps", "pods", "pods/log"], verbs: ["get", "list", "watch"] },
+        { apiGroups: [""], resources: ["nodes", "persistentvolumeclaims"], verbs: ["get", "list", "watch"] },
         { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] },
         { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
         { apiGroups: ["storage.k8s.io"], resources: ["storageclasses"], verbs: ["get", "list", "watch"] },
     ];
-    const ROLE_RULES = [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] }];
+    const ROLE_RULES = [
+        { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "create", "patch", "update", "delete"] },
+        { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
+        { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list"] },
+    ];
 
     test("ClusterRole and Role rule lists", async () => {
         await build();
@@ -216,7 +221,16 @@ describe("LocalPathProvisioner ConfigMap", () => {
             spec: {
                 priorityClassName: "system-node-critical",
                 tolerations: [{ key: "node.kubernetes.io/disk-pressure", operator: "Exists", effect: "NoSchedule" }],
-                containers: [{ name: "helper-pod", image: "docker.io/library/busybox", imagePullPolicy: "IfNotPresent" }],
+                automountServiceAccountToken: false,
+                securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+                containers: [
+                    {
+                        name: "helper-pod",
+                        image: "docker.io/library/busybox:1.37.0",
+                        imagePullPolicy: "IfNotPresent",
+                        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: m.HELPER_POD_DROPPED_CAPABILITIES } },
+                    },
+                ],
             },
         });
         expect(unsafeHelperPodFields(helper)).toEqual([]);
