@@ -8,7 +8,12 @@ import * as v from "./validation";
 export interface MySqlArgs {
     /** @default "default" */
     namespace?: pulumi.Input<string>;
-    /** A MySQL 5.7-compatible image. @default "mysql:5.7" */
+    /**
+     * A MySQL image (the official image's entrypoint and env: MYSQL_ROOT_PASSWORD, MYSQL_DATABASE).
+     * MySQL 5.7 reached end of life in October 2023; `MYSQL_57_IMAGE` keeps it selectable for data
+     * directories not yet upgraded (8.4 cannot upgrade a 5.7 data directory directly: go through 8.0).
+     * @default "mysql:8.4.6" (the current LTS series)
+     */
     image?: pulumi.Input<string>;
     /** Each replica is an independent server with its own data; replication is not configured. @default 1 */
     replicas?: number;
@@ -32,7 +37,10 @@ export interface MySqlArgs {
     workload?: Partial<Omit<StatefulWorkloadArgs, "image" | "replicas" | "namespace" | "volumeClaims" | "env" | "ports" | "tls" | "args">>;
 }
 
-export const MYSQL_DEFAULT_IMAGE = "mysql:5.7";
+/** The current MySQL LTS series (8.4), pinned to a patch release so every `pulumi up` runs the same server. */
+export const MYSQL_DEFAULT_IMAGE = "mysql:8.4.6";
+/** The last MySQL 5.7 release (end of life since October 2023), for data directories still on 5.7. */
+export const MYSQL_57_IMAGE = "mysql:5.7.44";
 export const MYSQL_PORT = 3306;
 export const MYSQL_DATA_PATH = "/var/lib/mysql";
 

@@ -6,7 +6,7 @@ import * as v from "./validation";
 export interface NginxWebArgs {
     /** @default "default" */
     namespace?: pulumi.Input<string>;
-    /** An nginx image that runs unprivileged on port 8080, so the restricted profile holds. @default "nginxinc/nginx-unprivileged:1.27-alpine" */
+    /** An nginx image that runs unprivileged on port 8080, so the restricted profile holds. @default "nginxinc/nginx-unprivileged:1.28.0-alpine" */
     image?: pulumi.Input<string>;
     /** @default 2 */
     replicas?: number;
@@ -24,7 +24,8 @@ export interface NginxWebArgs {
     workload?: Partial<Omit<StatefulWorkloadArgs, "image" | "replicas" | "namespace" | "volumeClaims" | "ports">>;
 }
 
-export const NGINX_DEFAULT_IMAGE = "nginxinc/nginx-unprivileged:1.27-alpine";
+/** nginx's stable series, pinned to a release: a moving tag would change what a re-deploy runs. */
+export const NGINX_DEFAULT_IMAGE = "nginxinc/nginx-unprivileged:1.28.0-alpine";
 
 export function resolveNginxWebArgs(name: string, args: NginxWebArgs): StatefulWorkloadArgs {
     const context = `NginxWeb "${name}"`;

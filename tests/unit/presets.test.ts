@@ -23,7 +23,7 @@ describe("MySql", () => {
         expect(svc.spec.ports).toEqual([{ name: "mysql", port: 3306, targetPort: 3306, protocol: "TCP" }]);
         const sts = findObject(registered, "StatefulSet", "mysql");
         const c = sts.spec.template.spec.containers[0];
-        expect(c.image).toBe("mysql:5.7");
+        expect(c.image).toBe("mysql:8.4.6");
         expect(c.volumeMounts).toEqual([{ name: "data", mountPath: "/var/lib/mysql", subPath: "data" }]);
         expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("2Gi");
         expect(c.livenessProbe.exec.command).toEqual(["mysqladmin", "ping", "-h", "127.0.0.1"]);
@@ -106,7 +106,17 @@ describe("NginxWeb", () => {
 });
 
 describe("Kubia", () => {
-    test("port 8080 behind a port-80 headless Service, 1Mi claim data at /var/data", async () => {
+    test("our kubia app from a ConfigMap on a pinned Node image, port 8080 behind a port-80 headless Service, 1Mi claim at /var/data", async () => {
+        const d = new m.Kubia("kubia-default", {});
+        await promiseOf(d.podDnsNames);
+        await settle();
+        const dflt = findObject(registered, "StatefulSet", "kubia-default").spec.template.spec;
+        expect(dflt.containers[0].image).toBe("node:22.12.0-alpine");
+        expect(dflt.containers[0].image).toMatch(/:\d+\.\d+\.\d+/);
+        expect(dflt.containers[0].command).toEqual(["node", "/opt/kubia/app.js"]);
+        expect(dflt.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, fsGroup: 1000 });
+        expect(findObject(registered, "ConfigMap", "kubia-default-app").data["app.js"]).toBe(m.KUBIA_APP);
+
         const k = new m.Kubia("kubia", { image: "luksa/kubia-pet:v2" });
         await promiseOf(k.podDnsNames);
         await settle();
@@ -117,7 +127,10 @@ describe("Kubia", () => {
         expect(sts.spec.template.spec.containers[0].image).toBe("luksa/kubia-pet:v2");
         expect(sts.spec.volumeClaimTemplates[0].metadata.name).toBe("data");
         expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("1Mi");
-        expect(sts.spec.template.spec.containers[0].volumeMounts).toEqual([{ name: "data", mountPath: "/var/data" }]);
+        expect(sts.spec.template.spec.containers[0].volumeMounts).toEqual([
+            { name: "data", mountPath: "/var/data" },
+            { name: "app", mountPath: "/opt/kubia", readOnly: true },
+        ]);
         expect(await promiseOf(k.srvName)).toBe("kubia.default.svc.cluster.local");
         expect(await promiseOf(k.podDnsNames)).toEqual(["kubia-0.kubia.default.svc.cluster.local", "kubia-1.kubia.default.svc.cluster.local"]);
         findObject(registered, "Service", "kubia-client");
@@ -157,4 +170,48 @@ describe("MySql with TLS", () => {
         expect(cert.spec.dnsNames).toEqual(expect.arrayContaining(["mysql-0.mysql.default.svc.cluster.local", "mysql-1.mysql.default.svc.cluster.local"]));
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
+});
+
+describe("the kubia app, run for real with node", () => {
+    test("POST stores the body in the pod's volume; GET answers with the host name and the data; /cluster reports a failed SRV lookup", async () => {
+        const { spawn } = await import("child_process");
+        const fs = await import("fs");
+        const os = await import("os");
+        const path = await import("path");
+        const net = await import("net");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubia-"));
+        const port = await new Promise<number>((resolve) => {
+            const s = net.createServer().listen(0, "127.0.0.1", () => {
+                const p = (s.address() as any).port;
+                s.close(() => resolve(p));
+            });
+        });
+        fs.writeFileSync(path.join(dir, "app.js"), m.KUBIA_APP);
+        const child = spawn(process.execPath, [path.join(dir, "app.js")], {
+            env: {
+                KUBIA_PORT: String(port),
+                KUBIA_DATA_FILE: path.join(dir, "kubia.txt"),
+                KUBIA_SERVICE: "kubia",
+                POD_NAMESPACE: "ns",
+                CLUSTER_DOMAIN: "invalid",
+            },
+        });
+        try {
+            await new Promise((resolve) => child.stdout.once("data", resolve));
+            const call = async (method: string, urlPath: string, body?: string) => {
+                const r = await fetch(`http://127.0.0.1:${port}${urlPath}`, { method, body });
+                return { status: r.status, text: await r.text() };
+            };
+            expect((await call("GET", "/")).text).toBe(`You've hit ${os.hostname()}\nData stored on this pod: No data posted yet\n`);
+            expect((await call("POST", "/", "Hey there!")).text).toBe(`Data stored on pod ${os.hostname()}\n`);
+            expect(fs.readFileSync(path.join(dir, "kubia.txt"), "utf8")).toBe("Hey there!");
+            expect((await call("GET", "/")).text).toBe(`You've hit ${os.hostname()}\nData stored on this pod: Hey there!\n`);
+            const cluster = await call("GET", "/cluster");
+            expect(cluster.status).toBe(503);
+            expect(cluster.text).toMatch(/^SRV lookup of _http\._tcp\.kubia\.ns\.svc\.invalid failed/);
+        } finally {
+            child.kill();
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }, 30_000);
 });
