@@ -223,7 +223,11 @@ export function createLocalPVs(nodes: string[], perNode: number, storageClassNam
     );
     const file = path.join(os.tmpdir(), `pets-pvs-${process.pid}.yaml`);
     fs.writeFileSync(file, docs.map((d) => yaml.dump(d)).join("---\n"));
-    kubectl(["apply", "-f", file]);
+    try {
+        kubectl(["apply", "-f", file]);
+    } finally {
+        fs.rmSync(file, { force: true });
+    }
     return names;
 }
 
