@@ -24,3 +24,4 @@ export const kubiaSrv = outputs.kubiaSrv;
 export const storageClassName = outputs.storageClassName;
 export const liberatorNamespace = outputs.liberatorNamespace;
 export const caSecretName = outputs.caSecretName;
+export const webTls = outputs.webTls;

@@ -1,6 +1,8 @@
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { resolveStatefulWorkloadArgs, StatefulWorkload, StatefulWorkloadArgs } from "./statefulworkload";
+import { TLS_DEFAULTS, TlsArgs, tlsFilePaths } from "./tls";
 import * as v from "./validation";
 
 export interface NginxWebArgs {
@@ -20,6 +22,14 @@ export interface NginxWebArgs {
     containerPort?: number;
     /** @default requests 10m CPU / 32Mi memory, limit 128Mi memory */
     resources?: pulumi.Input<k8s.types.input.core.v1.ResourceRequirements>;
+    /**
+     * Serve HTTPS too: a certificate naming every pod (StatefulWorkload's `tls`) and an nginx
+     * server block on `httpsPort` (Service port 443) with it. nginx reads the certificate at start:
+     * restart the pods after a renewal (docs/tls.md). @default none: HTTP only
+     */
+    tls?: TlsArgs;
+    /** Port nginx serves HTTPS on inside the pod, with `tls`. @default 8443 */
+    httpsPort?: number;
     /** Passed through to StatefulWorkload (update strategy for canaries, pod management, …). @default StatefulWorkload's defaults */
     workload?: Partial<Omit<StatefulWorkloadArgs, "image" | "replicas" | "namespace" | "volumeClaims" | "ports">>;
 }
@@ -27,7 +37,27 @@ export interface NginxWebArgs {
 /** nginx's stable series, pinned to a release: a moving tag would change what a re-deploy runs. */
 export const NGINX_DEFAULT_IMAGE = "nginxinc/nginx-unprivileged:1.28.0-alpine";
 
-export function resolveNginxWebArgs(name: string, args: NginxWebArgs): StatefulWorkloadArgs {
+/** The server block the image's nginx.conf includes from /etc/nginx/conf.d: HTTP, and HTTPS with the mounted certificate. */
+export function nginxServerConf(o: { webRoot: string; containerPort: number; httpsPort: number; tlsMountPath: string }): string {
+    const files = tlsFilePaths(o.tlsMountPath);
+    return [
+        "server {",
+        `    listen ${o.containerPort};`,
+        `    listen ${o.httpsPort} ssl;`,
+        `    ssl_certificate ${files.cert};`,
+        `    ssl_certificate_key ${files.key};`,
+        "    ssl_protocols TLSv1.2 TLSv1.3;",
+        "    server_name _;",
+        "    location / {",
+        `        root ${o.webRoot};`,
+        "        index index.html index.htm;",
+        "    }",
+        "}",
+        "",
+    ].join("\n");
+}
+
+export function resolveNginxWebArgs(name: string, args: NginxWebArgs, confConfigMap = `${name}-nginx-conf`): StatefulWorkloadArgs {
     const context = `NginxWeb "${name}"`;
     const val = new v.Validator(context);
     const storageSize = args.storageSize ?? "1Gi";
@@ -36,7 +66,14 @@ export function resolveNginxWebArgs(name: string, args: NginxWebArgs): StatefulW
     val.check("webRoot", webRoot, v.absolutePath(webRoot));
     const containerPort = args.containerPort ?? 8080;
     val.check("containerPort", containerPort, v.port(containerPort));
+    const tls = args.tls ?? args.workload?.tls;
+    const httpsPort = args.httpsPort ?? 8443;
+    if (tls) {
+        val.check("httpsPort", httpsPort, v.port(httpsPort));
+        if (httpsPort === containerPort) val.fail("httpsPort", httpsPort, `must differ from containerPort (${containerPort})`);
+    }
     val.throwIfInvalid();
+    const conf = tls ? nginxServerConf({ webRoot, containerPort, httpsPort, tlsMountPath: tls.mountPath ?? TLS_DEFAULTS.mountPath }) : undefined;
     const swArgs: StatefulWorkloadArgs = {
         // The unprivileged image's nginx user.
         security: { profile: "restricted", runAsUser: 101, runAsGroup: 101 },
@@ -44,7 +81,16 @@ export function resolveNginxWebArgs(name: string, args: NginxWebArgs): StatefulW
         namespace: args.namespace,
         image: args.image ?? NGINX_DEFAULT_IMAGE,
         replicas: args.replicas ?? 2,
-        ports: [{ name: "http", containerPort, servicePort: 80 }],
+        ports: [{ name: "http", containerPort, servicePort: 80 }, ...(tls ? [{ name: "https", containerPort: httpsPort, servicePort: 443 }] : [])],
+        ...(tls && conf
+            ? {
+                  tls,
+                  // Replaces the image's conf.d (its default server is the HTTP half of ours).
+                  extraVolumes: [...(args.workload?.extraVolumes ?? []), { name: "nginx-conf", configMap: { name: confConfigMap } }],
+                  extraVolumeMounts: [...(args.workload?.extraVolumeMounts ?? []), { name: "nginx-conf", mountPath: "/etc/nginx/conf.d", readOnly: true }],
+                  podAnnotations: { ...args.workload?.podAnnotations, "pets/nginx-conf-sha256": crypto.createHash("sha256").update(conf).digest("hex") },
+              }
+            : {}),
         volumeClaims: [{ name: "www", size: storageSize, mountPath: webRoot, storageClassName: args.storageClassName }],
         resources: args.resources ?? { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
         // TCP, not HTTP: a new, empty web root answers 403 and would never be Ready.
@@ -60,11 +106,30 @@ export class NginxWeb extends pulumi.ComponentResource {
     public readonly workload: StatefulWorkload;
     public readonly podDnsNames: pulumi.Output<string[]>;
     public readonly pvcNames: pulumi.Output<string[]>;
+    /** The nginx server block with HTTPS, when `tls` is set. */
+    public readonly serverConf?: k8s.core.v1.ConfigMap;
+    /** The certificate's Secret, issuer and CA bundle, when `tls` is set. */
+    public readonly tls?: StatefulWorkload["tls"];
 
     constructor(name: string, args: NginxWebArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         const swArgs = resolveNginxWebArgs(name, args);
         super("pets:index:NginxWeb", name, {}, opts);
-        this.workload = new StatefulWorkload(name, swArgs, { parent: this });
+        if (swArgs.tls) {
+            const webRoot = args.webRoot ?? "/usr/share/nginx/html";
+            const conf = nginxServerConf({
+                webRoot,
+                containerPort: args.containerPort ?? 8080,
+                httpsPort: args.httpsPort ?? 8443,
+                tlsMountPath: swArgs.tls.mountPath ?? TLS_DEFAULTS.mountPath,
+            });
+            this.serverConf = new k8s.core.v1.ConfigMap(
+                `${name}-nginx-conf`,
+                { metadata: { name: `${name}-nginx-conf`, namespace: args.namespace ?? "default" }, data: { "default.conf": conf } },
+                { parent: this },
+            );
+        }
+        this.workload = new StatefulWorkload(name, swArgs, { parent: this, dependsOn: this.serverConf ? [this.serverConf] : [] });
+        this.tls = this.workload.tls;
         this.podDnsNames = this.workload.podDnsNames;
         this.pvcNames = this.workload.pvcNames;
         this.registerOutputs({ podDnsNames: this.podDnsNames, pvcNames: this.pvcNames });

@@ -81,17 +81,20 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
                 image: config.web.image,
                 storageSize: config.web.storageSize,
                 storageClassName,
+                // With TLS, nginx serves HTTPS (port 443) with a certificate naming every pod.
+                ...(tls ? { tls } : {}),
                 workload: {
                     updateStrategy: { type: "RollingUpdate", partition: config.web.partition },
                     localVolumePolicy: config.web.localVolumePolicy,
                     podManagementPolicy: config.web.podManagementPolicy,
-                    ...(tls ? { tls } : {}),
                 },
             },
             opts,
         );
         outputs.webPods = web.podDnsNames;
         outputs.webPvcs = web.pvcNames;
+        // Where clients find the CA bundle that verifies the web pods' certificate.
+        if (web.tls) outputs.webTls = web.tls;
     }
     if (config.mysql.enabled) {
         const db = new MySql(

@@ -95,6 +95,40 @@ describe("NginxWeb", () => {
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
 
+    test("with tls: HTTPS on 8443 behind port 443, with a certificate naming every pod and a server block that uses it", async () => {
+        const web = new m.NginxWeb("tlsweb", { namespace: "shop", replicas: 3, tls: { issuerRef: { name: "ca", kind: "Issuer" } } });
+        await promiseOf(web.pvcNames);
+        await settle();
+        const sts = findObject(registered, "StatefulSet", "tlsweb");
+        const c = sts.spec.template.spec.containers[0];
+        expect(c.ports).toEqual([
+            { name: "http", containerPort: 8080, protocol: "TCP" },
+            { name: "https", containerPort: 8443, protocol: "TCP" },
+        ]);
+        expect(c.volumeMounts).toEqual(
+            expect.arrayContaining([
+                { name: "nginx-conf", mountPath: "/etc/nginx/conf.d", readOnly: true },
+                expect.objectContaining({ mountPath: "/etc/tls", readOnly: true }),
+            ]),
+        );
+        const conf = findObject(registered, "ConfigMap", "tlsweb-nginx-conf");
+        expect(conf.metadata.namespace).toBe("shop");
+        expect(conf.data["default.conf"]).toBe(
+            m.nginxServerConf({ webRoot: "/usr/share/nginx/html", containerPort: 8080, httpsPort: 8443, tlsMountPath: "/etc/tls" }),
+        );
+        expect(conf.data["default.conf"]).toContain("listen 8443 ssl;\n    ssl_certificate /etc/tls/tls.crt;\n    ssl_certificate_key /etc/tls/tls.key;");
+        const cert = findObject(registered, "Certificate", "tlsweb-tls");
+        expect(cert.spec.dnsNames).toEqual(expect.arrayContaining(["tlsweb-0.tlsweb.shop.svc.cluster.local", "tlsweb-2.tlsweb.shop.svc.cluster.local"]));
+        expect(findObject(registered, "Service", "tlsweb").spec.ports).toEqual([
+            { name: "http", port: 80, targetPort: 8080, protocol: "TCP" },
+            { name: "https", port: 443, targetPort: 8443, protocol: "TCP" },
+        ]);
+        expect(() => new m.NginxWeb("bad", { tls: { issuerRef: { name: "ca" } }, httpsPort: 8080 })).toThrow(
+            'NginxWeb "bad": httpsPort = 8080 is invalid: must differ from containerPort (8080)',
+        );
+        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
+    });
+
     test("a canary partition passes through to the StatefulSet", async () => {
         const web = new m.NginxWeb("web", { replicas: 3, workload: { updateStrategy: { type: "RollingUpdate", partition: 2 } } });
         await promiseOf(web.pvcNames);
