@@ -15,12 +15,19 @@ export interface Issue {
 
 /** Thrown when one or more arguments are invalid; `issues` lists each one. */
 export class ValidationError extends Error {
+    /** Marks it as a Pulumi RunError: the CLI prints the message alone, without a stack trace. */
+    readonly __pulumiRunError = true;
+
     constructor(
         public readonly context: string,
         public readonly issues: Issue[],
     ) {
-        super(formatIssues(context, issues));
+        const message = formatIssues(context, issues);
+        super(message);
         this.name = "ValidationError";
+        // When an Output resolves to an invalid value, the SDK rewrites the message once per
+        // nested property ("error serializing property ..."); the issues already name the field.
+        Object.defineProperty(this, "message", { get: () => message, set: () => undefined, enumerable: false, configurable: true });
     }
 }
 

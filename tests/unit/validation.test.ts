@@ -153,6 +153,14 @@ describe("StatefulWorkload rejects bad input with the field, the value and what 
         );
     });
 
+    test("a ValidationError prints as Pulumi prints a RunError, and keeps its message when the SDK prefixes it", () => {
+        const e = new m.ValidationError('StatefulWorkload "web"', [{ field: "namespace", value: "Bad_NS", expected: "must be a DNS-1123 label" }]);
+        expect((e as unknown as { __pulumiRunError: boolean }).__pulumiRunError).toBe(true);
+        // What @pulumi/pulumi's serializer does to an error from an Output, once per nested property.
+        e.message = `error serializing property "metadata": ${e.message}`;
+        expect(e.message).toBe('StatefulWorkload "web": namespace = "Bad_NS" is invalid: must be a DNS-1123 label');
+    });
+
     test("checkInput checks plain values at once and passes valid ones through", () => {
         expect(m.checkInput('StatefulWorkload "web"', "image", "nginx", m.image)).toBe("nginx");
         expect(() => m.checkInput('StatefulWorkload "web"', "image", " ", m.image)).toThrow(
