@@ -25,7 +25,7 @@ stage() {
 }
 
 # Workflows are checked with actionlint as GitHub would read them (built from its Go module).
-actionlint_stage() { bash scripts/tools/build.sh actionlint >/dev/null && "${PETS_TOOLS_CACHE:-$HOME/.cache/pulumi-pets-tools}/bin/actionlint" -color=never .github/workflows/*.yml; }
+actionlint_stage() { bash scripts/tools/build.sh actionlint >/dev/null && "${PETS_TOOLS_CACHE:-$HOME/.cache/pulumi-pets-tools}/bin/actionlint" -no-color .github/workflows/*.yml; }
 stage typecheck npx --no-install tsc -p tsconfig.json --noEmit
 stage lint npx --no-install eslint .
 stage format npx --no-install prettier --check .

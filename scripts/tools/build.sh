@@ -2,7 +2,7 @@
 # Build (or reuse) the real tools the integration tests run against, from Go modules only
 # (Go toolchain + Go module proxy; nothing else is downloaded).
 #
-#   scripts/tools/build.sh [pulumi|kubernetes-provider|control-plane|kwok|local-path-provisioner|all]...
+#   scripts/tools/build.sh [pulumi|kubernetes-provider|control-plane|kwok|local-path-provisioner|actionlint|all]...
 #   (default: all)
 #
 # Every tool lands in ${PETS_TOOLS_CACHE:-$HOME/.cache/pulumi-pets-tools}/<name>-<version>/bin and is
@@ -314,6 +314,17 @@ build_local_path_provisioner() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# actionlint: lints .github/workflows as GitHub reads them (the test command runs it).
+build_actionlint() {
+  local out=$1 work=$2 v="v$ACTIONLINT_VERSION"
+  cd "$work"
+  printf 'module pets.local/tools/actionlint\n\ngo 1.24\n\nrequire github.com/rhysd/actionlint %s\n\ntool github.com/rhysd/actionlint/cmd/actionlint\n' "$v" >go.mod
+  tidy
+  gobuild -ldflags "-s -w -X github.com/rhysd/actionlint.version=$v" -o "$out/bin/actionlint" github.com/rhysd/actionlint/cmd/actionlint
+  cp go.mod go.sum "$out/"
+}
+
+# ---------------------------------------------------------------------------------------------
 do_pulumi() {
   # one dir for the CLI and its language host, keyed by both
   local key="$PULUMI_VERSION"
@@ -343,9 +354,10 @@ main() {
       etcd) ensure etcd "$ETCD_VERSION" build_etcd ;;
       kwok) do_kwok ;;
       local-path-provisioner) do_local_path ;;
-      all) do_pulumi; do_provider; do_control_plane; do_kwok; do_local_path ;;
+      actionlint) ensure actionlint "$ACTIONLINT_VERSION" build_actionlint ;;
+      all) do_pulumi; do_provider; do_control_plane; do_kwok; do_local_path; ensure actionlint "$ACTIONLINT_VERSION" build_actionlint ;;
       -h|--help|help) sed -n '2,12p' "$0"; exit 0 ;;
-      *) die "unknown target '$t' (pulumi|kubernetes-provider|control-plane|kwok|local-path-provisioner|all)" ;;
+      *) die "unknown target '$t' (pulumi|kubernetes-provider|control-plane|kwok|local-path-provisioner|actionlint|all)" ;;
     esac
   done
   log "done in $(( $(now) - t0 ))s"
