@@ -13,7 +13,7 @@ let work: string;
 let state: string;
 
 beforeAll(() => {
-    ensureCluster();
+    ensureCluster({ fresh: true });
     work = fs.mkdtempSync(path.join(os.tmpdir(), "pets-render-"));
     // One state directory for every run, as `npm run render` uses by default.
     state = path.join(work, "state");
