@@ -80,6 +80,7 @@ func main() {
 		showVersion = flag.Bool("version", false, "print the cert-manager version and exit")
 	)
 	klog.InitFlags(flag.CommandLine) // -v=N etc., as upstream's logging flags
+	_ = flag.Set("v", "2")           // the chart's global.logLevel
 	flag.Parse()
 	if *showVersion {
 		fmt.Println(util.AppVersion)
@@ -182,12 +183,17 @@ func run(rootCtx context.Context, o options) error {
 	base.HTTP01ResourceMetadataInformersFactory.Start(gctx.Done())
 
 	g.Go(func() error {
-		for t, ok := range base.SharedInformerFactory.WaitForCacheSync(gctx.Done()) {
+		synced := base.SharedInformerFactory.WaitForCacheSync(gctx.Done())
+		kubeSynced := base.KubeSharedInformerFactory.WaitForCacheSync(gctx.Done())
+		if gctx.Err() != nil {
+			return nil // stopped before the caches synced
+		}
+		for t, ok := range synced {
 			if !ok {
 				return fmt.Errorf("informer cache of %v did not sync", t)
 			}
 		}
-		for t, ok := range base.KubeSharedInformerFactory.WaitForCacheSync(gctx.Done()) {
+		for t, ok := range kubeSynced {
 			if !ok {
 				return fmt.Errorf("informer cache of %s did not sync", t)
 			}
