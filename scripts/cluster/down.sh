@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stop everything scripts/cluster/up.sh started (kwok nodes, scheduler, controller-manager,
-# apiserver, etcd), by the pids it recorded, and check that nothing of it is left running.
+# apiserver, etcd) and the cert-manager controller of cert-manager.sh, by the pids they recorded,
+# and check that nothing of it is left running.
 # Keeps the PKI and logs in $PETS_CLUSTER_DIR; PETS_CLUSTER_PURGE=1 removes the whole dir.
 set -euo pipefail
 
@@ -29,8 +30,8 @@ stop_pid() { # NAME PID
 }
 
 if [[ -d "$DIR/pids" ]]; then
-  # reverse start order: nodes first, etcd last
-  for f in "$DIR"/pids/kwok-*.pid "$DIR/pids/kube-scheduler.pid" "$DIR/pids/kube-controller-manager.pid" \
+  # reverse start order: cert-manager (scripts/cluster/cert-manager.sh) and nodes first, etcd last
+  for f in "$DIR/pids/cert-manager.pid" "$DIR"/pids/kwok-*.pid "$DIR/pids/kube-scheduler.pid" "$DIR/pids/kube-controller-manager.pid" \
            "$DIR/pids/kube-apiserver.pid" "$DIR/pids/etcd.pid"; do
     [[ -f "$f" ]] || continue
     name="$(basename "$f" .pid)"
@@ -58,5 +59,6 @@ if [[ -n "$still" ]]; then
   log "ERROR: still running: $still"
   exit 1
 fi
+rm -f "$DIR/cert-manager.ready"
 if [[ "${PETS_CLUSTER_PURGE:-0}" == 1 ]]; then rm -rf "$DIR"; fi
 log "down in $(( $(date +%s) - T0 ))s; nothing left running"

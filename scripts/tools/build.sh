@@ -2,7 +2,7 @@
 # Build (or reuse) the real tools the integration tests run against, from Go modules only
 # (Go toolchain + Go module proxy; nothing else is downloaded).
 #
-#   scripts/tools/build.sh [pulumi|kubernetes-provider|control-plane|kwok|local-path-provisioner|actionlint|all]...
+#   scripts/tools/build.sh [pulumi|kubernetes-provider|control-plane|kwok|local-path-provisioner|cert-manager|actionlint|all]...
 #   (default: all)
 #
 # Every tool lands in ${PETS_TOOLS_CACHE:-$HOME/.cache/pulumi-pets-tools}/<name>-<version>/bin and is
@@ -314,6 +314,23 @@ build_local_path_provisioner() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# cert-manager's controllers (github.com/cert-manager/cert-manager, pkg/controller/...) behind our
+# own small main (scripts/tools/cert-manager/main.go): upstream's main is in the cmd/controller
+# module, which the Go module proxy does not serve (404). Same version as the CRDs
+# (cert-manager-crds.sh); the cache key includes a hash of main.go so editing it rebuilds.
+build_cert_manager() {
+  local out=$1 work=$2 v="v$CERT_MANAGER_VERSION"
+  cd "$work"
+  SUM_NAME="cert-manager-$CERT_MANAGER_VERSION"
+  cp "$HERE/cert-manager/main.go" .
+  printf 'module pets.local/tools/cert-manager\n\ngo 1.25.0\n\nrequire github.com/cert-manager/cert-manager %s\n' "$v" >go.mod
+  tidy
+  gobuild -ldflags "-s -w -X github.com/cert-manager/cert-manager/pkg/util.AppVersion=$v" \
+    -o "$out/bin/cert-manager-controller" .
+  cp go.mod go.sum main.go "$out/"
+}
+cert_manager_key() { echo "$CERT_MANAGER_VERSION-$(sha256sum "$HERE/cert-manager/main.go" | cut -c1-12)"; }
+
 # actionlint: lints .github/workflows as GitHub reads them (the test command runs it).
 build_actionlint() {
   local out=$1 work=$2 v="v$ACTIONLINT_VERSION"
@@ -340,6 +357,7 @@ do_control_plane() {
 }
 do_kwok() { ensure kwok "$KWOK_VERSION" build_kwok; }
 do_local_path() { ensure local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" build_local_path_provisioner; }
+do_cert_manager() { ensure cert-manager "$(cert_manager_key)" build_cert_manager; }
 
 main() {
   local targets=("$@") t t0
@@ -354,10 +372,11 @@ main() {
       etcd) ensure etcd "$ETCD_VERSION" build_etcd ;;
       kwok) do_kwok ;;
       local-path-provisioner) do_local_path ;;
+      cert-manager) do_cert_manager ;;
       actionlint) ensure actionlint "$ACTIONLINT_VERSION" build_actionlint ;;
-      all) do_pulumi; do_provider; do_control_plane; do_kwok; do_local_path; ensure actionlint "$ACTIONLINT_VERSION" build_actionlint ;;
+      all) do_pulumi; do_provider; do_control_plane; do_kwok; do_local_path; do_cert_manager; ensure actionlint "$ACTIONLINT_VERSION" build_actionlint ;;
       -h|--help|help) sed -n '2,12p' "$0"; exit 0 ;;
-      *) die "unknown target '$t' (pulumi|kubernetes-provider|control-plane|kwok|local-path-provisioner|actionlint|all)" ;;
+      *) die "unknown target '$t' (pulumi|kubernetes-provider|control-plane|kwok|local-path-provisioner|cert-manager|actionlint|all)" ;;
     esac
   done
   log "done in $(( $(now) - t0 ))s"
