@@ -21,6 +21,7 @@ import {
     heartbeatLeaseName,
     heartbeatNode,
     LIMITS,
+    peerRecheckMs,
     STATEFULSET_POD_LABEL,
     startupGraceMs,
 } from "./contract";
@@ -121,7 +122,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv = process
         renewIntervalMs,
         selfFenceMs,
         fenceExecMs,
-        peerRecheckMs: DEFAULTS.peerRecheckSeconds * 1000,
+        peerRecheckMs: peerRecheckMs({ renewIntervalMs }),
         peerTimeoutMs,
         peerListMs: r.duration("peer-list-interval", DEFAULTS.peerListSeconds * 1000, 1000),
         apiTimeoutMs: r.duration("api-timeout", 2000, 100, 30_000),

@@ -122,7 +122,12 @@ export function apiDownAfterMs(t: Pick<FenceTiming, "renewIntervalMs">): number 
 
 /** The controller counts a heartbeat fresh while its last renewal was observed less than this ago. */
 export function freshWindowMs(t: Pick<FenceTiming, "renewIntervalMs">): number {
-    return 2 * t.renewIntervalMs + 1000;
+    return 2 * t.renewIntervalMs + Math.min(1000, t.renewIntervalMs);
+}
+
+/** P: how often a cut-off agent re-asks its peers and re-applies its fence (1 s; faster only with a faster H). */
+export function peerRecheckMs(t: Pick<FenceTiming, "renewIntervalMs">): number {
+    return Math.min(DEFAULTS.peerRecheckSeconds * 1000, t.renewIntervalMs);
 }
 
 /**
@@ -143,9 +148,12 @@ export function startupGraceMs(t: Pick<FenceTiming, "selfFenceMs">): number {
     return Math.min(10_000, Math.floor(t.selfFenceMs / 2));
 }
 
-/** Shortest settle period that covers an agent's re-check, its fence and the margin. */
-export function minSettleMs(t: Pick<FenceTiming, "fenceExecMs" | "renewIntervalMs">, marginMs: number, peerRecheckMs = 1000): number {
-    return Math.max(peerRecheckMs + t.fenceExecMs + marginMs, freshWindowMs(t) + 1000);
+/**
+ * Shortest settle period that covers an agent's re-check, its fence and the margin, and is longer
+ * than a heartbeat's fresh window (so one stray renewal cannot make a node count as settled).
+ */
+export function minSettleMs(t: Pick<FenceTiming, "fenceExecMs" | "renewIntervalMs">, marginMs: number): number {
+    return Math.max(peerRecheckMs(t) + t.fenceExecMs + marginMs, freshWindowMs(t) + peerRecheckMs(t));
 }
 
 /**
@@ -167,11 +175,7 @@ export function timingProblems(s: {
             expected: `must be at most a third of the self-fence timeout (${s.selfFenceSeconds} s), so a node gets at least three tries before it fences itself`,
         });
     }
-    const minSettle = minSettleMs(
-        { fenceExecMs: s.fenceExecSeconds * 1000, renewIntervalMs: s.renewIntervalSeconds * 1000 },
-        s.marginSeconds * 1000,
-        DEFAULTS.peerRecheckSeconds * 1000,
-    );
+    const minSettle = minSettleMs({ fenceExecMs: s.fenceExecSeconds * 1000, renewIntervalMs: s.renewIntervalSeconds * 1000 }, s.marginSeconds * 1000);
     if (s.settleSeconds * 1000 < minSettle) {
         out.push({
             field: "settleSeconds",

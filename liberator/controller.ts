@@ -99,11 +99,13 @@ export function readyStatus(n: NodeObject): ConditionStatus {
 
 /** T_sf, T_exec and H an agent advertises, or undefined when missing or out of bounds. */
 export function advertisedTiming(ann: Record<string, string>): FenceTiming | undefined {
-    const secs = (key: string, [min, max]: readonly [number, number]) => {
+    // Below the agents' own minimums is fine (a faster fence only helps); above the maximums or
+    // not a number means something is wrong: treat the agent as not armed.
+    const secs = (key: string, [, max]: readonly [number, number]) => {
         const v = ann[key];
         if (v === undefined || !/^\d+(\.\d+)?$/.test(v)) return undefined;
         const n = Number(v);
-        return n >= min && n <= max ? n * 1000 : undefined;
+        return n > 0 && n <= max ? n * 1000 : undefined;
     };
     const selfFenceMs = secs(ANN.selfFenceSeconds, LIMITS.selfFenceSeconds);
     const fenceExecMs = secs(ANN.fenceExecSeconds, LIMITS.fenceExecSeconds);
@@ -296,6 +298,7 @@ export class Controller {
         this.reported.delete(`node/${name}`);
         this.backoff.delete(name);
         this.awaiting.delete(name);
+        this.awaiting.delete(`lease:${name}`);
     }
 
     private onNodeLease(e: InformerEvent<LeaseObject>): void {
@@ -616,6 +619,7 @@ export class Controller {
 
     private clearEpisode(node: string): void {
         this.awaiting.delete(node);
+        this.awaiting.delete(`lease:${node}`);
         this.reported.delete(`node/${node}`);
         this.fences.delete(node);
         this.podListings.delete(node);
@@ -696,9 +700,13 @@ export class Controller {
             const b = this.backoff.get(node);
             if (b && this.now() < b.until) continue;
             const view = nodes.find((n) => n.name === node);
+            // Skip a node until the watch shows our last write (to the Node or to its Lease).
             const wait = this.awaiting.get(node);
             if (wait && view && wait.rv === view.resourceVersion && this.now() < wait.until) continue;
             this.awaiting.delete(node);
+            const leaseWait = this.awaiting.get(`lease:${node}`);
+            if (leaseWait && view?.heartbeat && leaseWait.rv === view.heartbeat.resourceVersion && this.now() < leaseWait.until) continue;
+            this.awaiting.delete(`lease:${node}`);
             let touchedPods = false;
             let ok = true;
             for (const a of list) {
@@ -707,7 +715,10 @@ export class Controller {
                 touchedPods ||= a.kind === "forceDeletePod";
                 try {
                     await this.perform(a, view);
-                    if ((a.kind === "taint" || a.kind === "untaint") && view) this.awaiting.set(node, { rv: view.resourceVersion, until: this.now() + 10_000 });
+                    if ((a.kind === "taint" || a.kind === "untaint" || a.kind === "deleteNode") && view)
+                        this.awaiting.set(node, { rv: view.resourceVersion, until: this.now() + 10_000 });
+                    if ((a.kind === "claim" || a.kind === "markRemediated" || a.kind === "releaseClaim") && view?.heartbeat)
+                        this.awaiting.set(`lease:${node}`, { rv: view.heartbeat.resourceVersion, until: this.now() + 10_000 });
                 } catch (e) {
                     ok = false;
                     if (isConflict(e)) {
