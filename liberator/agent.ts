@@ -69,10 +69,18 @@ export const AGENT_OPTIONS: Option[] = [
     { flag: "node-name", env: "NODE_NAME", help: "the node this agent runs on (required)" },
     { flag: "identity", env: "POD_NAME", help: "holder identity written into the Lease (default: hostname_pid)" },
     { flag: "host-ip", env: "HOST_IP", help: "the node's IP, where peers reach this agent" },
-    { flag: "listen-address", env: "LIBERATOR_LISTEN_ADDRESS", help: `host:port of the peer, metrics and health server (default 0.0.0.0:${DEFAULTS.peerPort})` },
+    {
+        flag: "listen-address",
+        env: "LIBERATOR_LISTEN_ADDRESS",
+        help: `host:port of the peer, metrics and health server (default 0.0.0.0:${DEFAULTS.peerPort})`,
+    },
     { flag: "advertise-address", env: "LIBERATOR_ADVERTISE_ADDRESS", help: "host:port peers use (default: --host-ip and the listen port)" },
     { flag: "renew-interval", env: "LIBERATOR_RENEW_INTERVAL", help: `heartbeat renewal interval H (default ${DEFAULTS.renewIntervalSeconds}s)` },
-    { flag: "self-fence-timeout", env: "LIBERATOR_SELF_FENCE_TIMEOUT", help: `fence after no renewal succeeded for this long, T_sf (default ${DEFAULTS.selfFenceSeconds}s)` },
+    {
+        flag: "self-fence-timeout",
+        env: "LIBERATOR_SELF_FENCE_TIMEOUT",
+        help: `fence after no renewal succeeded for this long, T_sf (default ${DEFAULTS.selfFenceSeconds}s)`,
+    },
     { flag: "fence-exec", env: "LIBERATOR_FENCE_EXEC", help: `the fence completes within this, T_exec (default ${DEFAULTS.fenceExecSeconds}s)` },
     { flag: "self-fence", env: "LIBERATOR_SELF_FENCE", help: "arm self-fencing (default true); false: heartbeat only, the node is reported unprotected" },
     { flag: "peer-key-file", env: "LIBERATOR_PEER_KEY_FILE", help: "file with the peers' shared HMAC key (default /etc/liberator/peer-key/key)" },
@@ -274,10 +282,13 @@ export class Agent {
         if (this.armed && !this.armedSince) this.armedSince = rfc3339(this.clock.wall());
         this.deps.metrics.set("liberator_agent_armed", "1 while this agent can and will fence its node.", this.armed ? 1 : 0);
         if (this.armed !== was || !this.armed) {
-            (this.armed ? this.deps.log.info : this.deps.log.warn)(this.armed ? "armed for self-fencing" : "NOT armed for self-fencing: this node is unprotected", {
-                node: this.cfg.nodeName,
-                problems,
-            });
+            (this.armed ? this.deps.log.info : this.deps.log.warn)(
+                this.armed ? "armed for self-fencing" : "NOT armed for self-fencing: this node is unprotected",
+                {
+                    node: this.cfg.nodeName,
+                    problems,
+                },
+            );
         }
     }
 
@@ -306,7 +317,9 @@ export class Agent {
         if (!this.armed) ann[ANN.armProblems] = this.armProblems.join("; ").slice(0, 1000);
         if (this.armedSince) ann[ANN.armedSince] = this.armedSince;
         if (t.advertiseAddress) ann[ANN.peerAddress] = t.advertiseAddress;
-        const owners = this.deps.nodeUid ? [{ apiVersion: "v1", kind: "Node", name: t.nodeName, uid: this.deps.nodeUid }] : this.lease?.metadata.ownerReferences;
+        const owners = this.deps.nodeUid
+            ? [{ apiVersion: "v1", kind: "Node", name: t.nodeName, uid: this.deps.nodeUid }]
+            : this.lease?.metadata.ownerReferences;
         return {
             apiVersion: "coordination.k8s.io/v1",
             kind: "Lease",
@@ -392,7 +405,11 @@ export class Agent {
 
     /** Peers: every armed agent's Lease in our namespace that says where to reach it. */
     async listPeers(): Promise<void> {
-        const list: any = await this.deps.client.get(this.path, { labelSelector: `app.kubernetes.io/component=${HEARTBEAT_COMPONENT_LABEL}` }, this.cfg.apiTimeoutMs);
+        const list: any = await this.deps.client.get(
+            this.path,
+            { labelSelector: `app.kubernetes.io/component=${HEARTBEAT_COMPONENT_LABEL}` },
+            this.cfg.apiTimeoutMs,
+        );
         this.lastApiOkAt = this.now();
         const next = new Map<string, string>();
         for (const l of list.items ?? []) {
@@ -461,8 +478,18 @@ export class Agent {
             },
         );
         if (s.mode !== this.lastStep?.mode) {
-            const level = s.mode === "healthy" || s.mode === "remediated" ? this.deps.log.info : s.mode === "fencing" || s.mode === "claimed" ? this.deps.log.error : this.deps.log.warn;
-            level(s.why, { node: this.cfg.nodeName, mode: s.mode, from: this.lastStep?.mode ?? null, votes: this.votes ? { down: this.votes.down, up: this.votes.up, silent: this.votes.silent } : null });
+            const level =
+                s.mode === "healthy" || s.mode === "remediated"
+                    ? this.deps.log.info
+                    : s.mode === "fencing" || s.mode === "claimed"
+                      ? this.deps.log.error
+                      : this.deps.log.warn;
+            level(s.why, {
+                node: this.cfg.nodeName,
+                mode: s.mode,
+                from: this.lastStep?.mode ?? null,
+                votes: this.votes ? { down: this.votes.down, up: this.votes.up, silent: this.votes.silent } : null,
+            });
         }
         this.lastStep = s;
         if (s.unfence) {
@@ -583,7 +610,10 @@ export class Agent {
                 async () => (lastRenewOk = await this.renew()),
                 () => (lastRenewOk && !this.claim ? this.cfg.renewIntervalMs : this.cfg.peerRecheckMs),
             ),
-            loop(() => this.tick(), () => this.cfg.peerRecheckMs),
+            loop(
+                () => this.tick(),
+                () => this.cfg.peerRecheckMs,
+            ),
             loop(
                 async () => {
                     if (this.mode() !== "healthy" && this.mode() !== undefined) return;
@@ -663,7 +693,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         watchdog = new Watchdog(cfg.watchdogDevice);
         const t = cfg.watchdogTimeoutMs ?? (watchdog.timeoutSeconds() ?? 60) * 1000;
         cfg.watchdogTimeoutMs = t;
-        if (t >= cfg.fenceExecMs) log.warn("the watchdog's timeout is not shorter than --fence-exec: it fires only after the fence deadline", { watchdogMs: t });
+        if (t >= cfg.fenceExecMs)
+            log.warn("the watchdog's timeout is not shorter than --fence-exec: it fires only after the fence deadline", { watchdogMs: t });
     }
     const metrics = new Metrics();
     const agent = new Agent(cfg, namespace, { client, log, metrics, runtime: new CriClient(cfg.criSocket, 3000), peerKey, nodeUid, watchdog });

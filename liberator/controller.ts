@@ -71,7 +71,13 @@ export function slimLease(o: any): LeaseObject {
     const ours: Record<string, string> = {};
     for (const [k, v] of Object.entries(ann)) if (k.startsWith("liberator.pets/")) ours[k] = v;
     return {
-        metadata: { name: o.metadata.name, namespace: o.metadata.namespace, uid: o.metadata.uid, resourceVersion: o.metadata.resourceVersion, annotations: ours },
+        metadata: {
+            name: o.metadata.name,
+            namespace: o.metadata.namespace,
+            uid: o.metadata.uid,
+            resourceVersion: o.metadata.resourceVersion,
+            annotations: ours,
+        },
         spec: o.spec ?? {},
     };
 }
@@ -561,7 +567,12 @@ export class Controller {
                 await this.client.delete(`/api/v1/persistentvolumes/${a.name}`, { preconditions: { uid: a.uid, resourceVersion: a.resourceVersion } });
                 this.count("deletePv", true);
                 this.log.warn("deleted orphaned PV", { pv: a.name });
-                this.event({ kind: "PersistentVolume", name: a.name, uid: a.uid }, "OrphanedVolumeDeleted", "deleted PV pinned to a node that no longer exists", true);
+                this.event(
+                    { kind: "PersistentVolume", name: a.name, uid: a.uid },
+                    "OrphanedVolumeDeleted",
+                    "deleted PV pinned to a node that no longer exists",
+                    true,
+                );
             } catch (e) {
                 if (isNotFound(e)) continue;
                 this.count("deletePv", false);
@@ -679,7 +690,13 @@ export class Controller {
             apiVersion: "v1",
             kind: "Event",
             metadata: { generateName: `${obj.name}.`, namespace },
-            involvedObject: { apiVersion, kind: obj.kind, name: obj.name, ...(obj.namespace ? { namespace: obj.namespace } : {}), ...(obj.uid ? { uid: obj.uid } : {}) },
+            involvedObject: {
+                apiVersion,
+                kind: obj.kind,
+                name: obj.name,
+                ...(obj.namespace ? { namespace: obj.namespace } : {}),
+                ...(obj.uid ? { uid: obj.uid } : {}),
+            },
             reason,
             message: message.slice(0, 1024),
             type: warning ? "Warning" : "Normal",
@@ -732,7 +749,12 @@ export class Controller {
                     const prev = this.backoff.get(node)?.failures ?? 0;
                     const delay = Math.min(300_000, 5_000 * 2 ** prev);
                     this.backoff.set(node, { until: this.now() + delay, failures: prev + 1 });
-                    this.log.error("action failed; retrying later", { node, action: a.kind, retryInSeconds: delay / 1000, error: String((e as Error)?.message ?? e) });
+                    this.log.error("action failed; retrying later", {
+                        node,
+                        action: a.kind,
+                        retryInSeconds: delay / 1000,
+                        error: String((e as Error)?.message ?? e),
+                    });
                     break;
                 }
             }
@@ -869,7 +891,11 @@ export class Controller {
                 const r = this.releases.get(`${a.namespace}/${a.name}`);
                 if (r) r.pvcDeleted = true;
                 this.count("deletePvc", true);
-                this.log.warn("deleted PVC on a remediated node's local volume (StatefulSet opted in)", { node: a.node, pvc: `${a.namespace}/${a.name}`, pod: a.pod });
+                this.log.warn("deleted PVC on a remediated node's local volume (StatefulSet opted in)", {
+                    node: a.node,
+                    pvc: `${a.namespace}/${a.name}`,
+                    pod: a.pod,
+                });
                 this.event(
                     nodeRef,
                     "PVCDeleted",

@@ -501,7 +501,9 @@ export function decide(input: DecideInput): Decision {
     const prev = input.memory ?? { stormActive: false };
     const memory: DecideMemory = storm ? { stormActive: true } : prev.stormActive ? { stormActive: false, stormEndedAt: now } : { ...prev };
     const cooldownUntil =
-        !storm && memory.stormEndedAt !== undefined && now - memory.stormEndedAt < config.stormCooldownMs ? memory.stormEndedAt + config.stormCooldownMs : undefined;
+        !storm && memory.stormEndedAt !== undefined && now - memory.stormEndedAt < config.stormCooldownMs
+            ? memory.stormEndedAt + config.stormCooldownMs
+            : undefined;
     nextCheckAt = earliest(nextCheckAt, cooldownUntil);
 
     const participants = input.nodes.filter((n) => n.heartbeat?.participant);
@@ -653,7 +655,8 @@ export function decide(input: DecideInput): Decision {
             act(n.name, [...plan, ...pods.actions]);
             continue;
         }
-        if (hb?.claim && hb.claim.phase !== "remediated") plan.push({ kind: "markRemediated", node: n.name, lease: hb.name, resourceVersion: hb.resourceVersion });
+        if (hb?.claim && hb.claim.phase !== "remediated")
+            plan.push({ kind: "markRemediated", node: n.name, lease: hb.name, resourceVersion: hb.resourceVersion });
         if (config.mode === "deleteNode") plan.push({ kind: "deleteNode", node: n.name, uid: n.uid, resourceVersion: n.resourceVersion });
         act(n.name, plan);
     }

@@ -61,7 +61,11 @@ function runCommand(cfg: Extract<FenceConfig, { type: "command" }>, node: string
             resolve(r);
         };
         // A process group of its own, so the deadline kills what the hook started too.
-        const child = spawn(file, [...args, node], { env: { ...process.env, NODE_NAME: node, FENCE_REASON: reason }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(file, [...args, node], {
+            env: { ...process.env, NODE_NAME: node, FENCE_REASON: reason },
+            detached: true,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
         const collect = (c: Buffer) => {
             if (out.length < MAX_OUTPUT) out += c.toString("utf8");
         };

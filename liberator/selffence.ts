@@ -103,9 +103,13 @@ export function selfFenceStep(s: SelfFenceState, now: number, cfg: SelfFenceConf
         return step("fencing", "cut off from the API server and no current answer from the peers: fencing", { fence: true, startFence: true });
     }
     if (holdBack(v)) {
-        return step("holding", `${v.down.length} of ${v.total} participating nodes cannot reach the API server (a control-plane outage): holding the fence back`, {
-            askPeers: true,
-        });
+        return step(
+            "holding",
+            `${v.down.length} of ${v.total} participating nodes cannot reach the API server (a control-plane outage): holding the fence back`,
+            {
+                askPeers: true,
+            },
+        );
     }
     return step(
         "fencing",

@@ -181,7 +181,12 @@ describe("the heartbeat Lease", () => {
     });
 
     test.each([
-        { what: "self-fencing switched off", o: { selfFence: false }, status: "CapEff:\t0000000000000020\n", problem: "self-fencing is switched off (--self-fence=false)" },
+        {
+            what: "self-fencing switched off",
+            o: { selfFence: false },
+            status: "CapEff:\t0000000000000020\n",
+            problem: "self-fencing is switched off (--self-fence=false)",
+        },
         { what: "no CAP_KILL", o: {}, status: "CapEff:\t0000000000000000\n", problem: "the agent lacks CAP_KILL" },
     ])("not armed: $what", async ({ o, status, problem }) => {
         const a = await agentOn("a", o);
@@ -239,7 +244,10 @@ describe("the claim protocol", () => {
         await a.agent.renew();
         expect(fake.requests.filter((r) => r.method === "PUT" || r.method === "POST").length).toBe(writes);
         // Marked remediated: the kubelet may run again (no more kills).
-        fake.upsert(leasesIn(NS), { ...leaseOf("a")!, metadata: { ...leaseOf("a")!.metadata, annotations: { ...leaseOf("a")!.metadata.annotations, [ANN.claimPhase]: "remediated" } } });
+        fake.upsert(leasesIn(NS), {
+            ...leaseOf("a")!,
+            metadata: { ...leaseOf("a")!.metadata, annotations: { ...leaseOf("a")!.metadata.annotations, [ANN.claimPhase]: "remediated" } },
+        });
         await a.agent.renew();
         proc(a.proc, 12, "kubelet");
         expect((await a.agent.tick()).mode).toBe("remediated");
@@ -348,12 +356,18 @@ describe("agent settings", () => {
 
     test.each([
         { env: {}, message: "--node-name (NODE_NAME) is required: the agent renews its own node's heartbeat" },
-        { env: { NODE_NAME: "w1", LIBERATOR_RENEW_INTERVAL: "20s" }, message: "--renew-interval (20000 ms) must be at most a third of --self-fence-timeout (30000 ms)" },
+        {
+            env: { NODE_NAME: "w1", LIBERATOR_RENEW_INTERVAL: "20s" },
+            message: "--renew-interval (20000 ms) must be at most a third of --self-fence-timeout (30000 ms)",
+        },
         {
             env: { NODE_NAME: "w1", LIBERATOR_SELF_FENCE_TIMEOUT: "2s" },
             message: '--self-fence-timeout = "2s" is invalid: must be a duration such as 60, 60s, 2m or 500ms, from 5000 to 600000 ms',
         },
-        { env: { NODE_NAME: "w1", LIBERATOR_FENCE_EXEC: "2s", LIBERATOR_PEER_TIMEOUT: "1500ms" }, message: "--peer-timeout (1500 ms) must be at most half of --fence-exec (2000 ms)" },
+        {
+            env: { NODE_NAME: "w1", LIBERATOR_FENCE_EXEC: "2s", LIBERATOR_PEER_TIMEOUT: "1500ms" },
+            message: "--peer-timeout (1500 ms) must be at most half of --fence-exec (2000 ms)",
+        },
         { env: { NODE_NAME: "w1", LIBERATOR_SELF_FENCE: "maybe" }, message: '--self-fence = "maybe" is invalid: must be true or false' },
     ])("$message", ({ env, message }) => {
         expect(() => loadAgentConfig([], env)).toThrow(message);

@@ -25,7 +25,6 @@ class Cluster {
     constructor(
         private readonly fake: FakeApiServer,
         private readonly labels: Record<string, Record<string, string>> = {},
-        private readonly names: string[] = [],
     ) {}
 
     add(...names: string[]): void {
@@ -154,7 +153,14 @@ const claimOf = (n: string) => fake.get("leases", NS, `heartbeat.${n}`)?.metadat
 const events = (reason?: string, ns = "default") => fake.list("events", ns).filter((e) => reason === undefined || e.reason === reason);
 const writes = (filter: RegExp = /./) =>
     fake.requests
-        .filter((r) => r.method !== "GET" && !r.path.includes("/events") && !r.path.endsWith("/leases/liberator") && !r.path.endsWith("/leases") && filter.test(r.path))
+        .filter(
+            (r) =>
+                r.method !== "GET" &&
+                !r.path.includes("/events") &&
+                !r.path.endsWith("/leases/liberator") &&
+                !r.path.endsWith("/leases") &&
+                filter.test(r.path),
+        )
         .map((r) => `${r.method} ${r.path.replace("/apis/coordination.k8s.io/v1/namespaces/tkr-system/leases/", "lease/")}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -207,7 +213,11 @@ describe("the controller against a fake API server", () => {
         expect(taints("n3")).toEqual([{ ...OUT_OF_SERVICE_TAINT, timeAdded: expect.any(String) }]);
         expect(fake.get("nodes", undefined, "n3")!.metadata.annotations[TAINTED_ANNOTATION]).toEqual(expect.any(String));
         await waitFor(() => events("OutOfServiceTainted").length === 1 && events("Claimed").length === 1, 2000, "events");
-        expect(events("OutOfServiceTainted")[0]).toMatchObject({ type: "Warning", involvedObject: { kind: "Node", name: "n3" }, source: { component: "liberator" } });
+        expect(events("OutOfServiceTainted")[0]).toMatchObject({
+            type: "Warning",
+            involvedObject: { kind: "Node", name: "n3" },
+            source: { component: "liberator" },
+        });
 
         cluster.revive("n3");
         await waitFor(() => !tainted("n3") && claimOf("n3") === undefined, 3000, "untaint and release");
@@ -243,7 +253,14 @@ describe("the controller against a fake API server", () => {
     test("a steady stream of Lease renewals does not starve reconciles (coalesce, never postpone)", async () => {
         await healthyCluster();
         const client = new KubeClient({ server: fake.url, source: "test" });
-        const controller = new Controller({ config: config(), client, namespace: NS, log: jsonLogger("error", () => undefined), metrics: new Metrics(), debounceMs: 150 });
+        const controller = new Controller({
+            config: config(),
+            client,
+            namespace: NS,
+            log: jsonLogger("error", () => undefined),
+            metrics: new Metrics(),
+            debounceMs: 150,
+        });
         controller.start();
         running.push({ controller, client });
         await waitFor(() => controller.elector.isLeader() && controller.lastDecision?.quorum.ok === true, 3000, "leader");
@@ -267,7 +284,9 @@ describe("the controller against a fake API server", () => {
         await sleep(1000); // the heartbeat goes stale while the kubelet still renews
         cluster.kill("n3");
         await waitFor(() => events("NotFenced").length === 1, 3000, "NotFenced event");
-        expect(events("NotFenced")[0].message).toMatch(/^not remediating: its agent's heartbeat stopped \ds before the kubelet's: the agent was gone while the node ran, so nothing fences it \(AgentMissing\)$/);
+        expect(events("NotFenced")[0].message).toMatch(
+            /^not remediating: its agent's heartbeat stopped \ds before the kubelet's: the agent was gone while the node ran, so nothing fences it \(AgentMissing\)$/,
+        );
         await sleep(2 * CLAIM_AFTER);
         expect(writes(/n3/)).toEqual([]);
     });
@@ -397,7 +416,12 @@ describe("the controller against a fake API server", () => {
         expect(del.body).toMatchObject({ gracePeriodSeconds: 0, preconditions: { uid: expect.any(String) } });
         expect(fake.get("pods", "db", "web-abc")).toBeDefined();
         expect(fake.get("pods", "db", "pg-1")).toBeDefined();
-        expect(writes(/n3|pods/)).toEqual(["PATCH lease/heartbeat.n3", "PATCH /api/v1/nodes/n3", "DELETE /api/v1/namespaces/db/pods/pg-0", "PATCH lease/heartbeat.n3"]);
+        expect(writes(/n3|pods/)).toEqual([
+            "PATCH lease/heartbeat.n3",
+            "PATCH /api/v1/nodes/n3",
+            "DELETE /api/v1/namespaces/db/pods/pg-0",
+            "PATCH lease/heartbeat.n3",
+        ]);
         await waitFor(() => events("PodForceDeleted").length === 1, 2000, "event");
     });
 
@@ -405,12 +429,16 @@ describe("the controller against a fake API server", () => {
         await healthyCluster();
         const localPv = (name: string, n: string) => ({
             metadata: { name },
-            spec: { nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [n] }] }] } } },
+            spec: {
+                nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [n] }] }] } },
+            },
             status: { phase: "Bound" },
         });
         fake.upsert("/api/v1/persistentvolumes", localPv("pv-pg", "n3"));
         fake.upsert("/api/v1/persistentvolumes", localPv("pv-web", "n3"));
-        fake.upsert("/apis/apps/v1/namespaces/db/statefulsets", { metadata: { name: "pg", annotations: { "liberator.pets/local-volume-policy": "delete-pvc" } } });
+        fake.upsert("/apis/apps/v1/namespaces/db/statefulsets", {
+            metadata: { name: "pg", annotations: { "liberator.pets/local-volume-policy": "delete-pvc" } },
+        });
         fake.upsert("/apis/apps/v1/namespaces/db/statefulsets", { metadata: { name: "web" } });
         for (const [pod, sts, pvc, pv] of [
             ["pg-0", "pg", "data-pg-0", "pv-pg"],

@@ -60,19 +60,22 @@ function healthy(name: string, o: Partial<NodeView> = {}, h: Partial<HeartbeatVi
  * renewed then; the control plane marked the node Unknown 50 s (its grace) after that.
  */
 function down(name: string, ago: number, o: Partial<NodeView> = {}, h: Partial<HeartbeatView> = {}): NodeView {
-    return healthy(name, { ready: ago >= 50_000 ? "Unknown" : "True", notReadySince: ago >= 50_000 ? NOW - ago + 50_000 : undefined, kubeletLeaseAt: NOW - ago - 1_000, ...o }, {
-        renewedAt: NOW - ago,
-        freshSince: NOW - ago - 600_000,
-        ...h,
-    });
+    return healthy(
+        name,
+        { ready: ago >= 50_000 ? "Unknown" : "True", notReadySince: ago >= 50_000 ? NOW - ago + 50_000 : undefined, kubeletLeaseAt: NOW - ago - 1_000, ...o },
+        {
+            renewedAt: NOW - ago,
+            freshSince: NOW - ago - 600_000,
+            ...h,
+        },
+    );
 }
 const claimed = (phase: "claimed" | "remediated" = "claimed") => ({ claim: { by: "ctl-1", phase } });
 const ourTaint = { taints: [{ ...OUT_OF_SERVICE_TAINT }], annotations: { [TAINTED_ANNOTATION]: "2026-01-01T00:00:00Z" } };
 
 const run = (nodes: NodeView[], o: Partial<DecideConfig> = {}, extra: Partial<Parameters<typeof decide>[0]> = {}) =>
     decide({ now: NOW, config: cfg(o), leader: true, cacheFresh: true, nodes, ...extra });
-const kinds = (d: ReturnType<typeof decide>) =>
-    d.actions.map((a) => `${a.kind}:${"name" in a && a.kind !== "listPods" ? a.name : "lease" in a ? a.lease : a.node}`);
+const kinds = (d: ReturnType<typeof decide>) => d.actions.map((a) => `${a.kind}:${"name" in a ? a.name : "lease" in a ? a.lease : a.node}`);
 const reasons = (d: ReturnType<typeof decide>) => d.reports.map((r) => `${r.node}:${r.reason}`);
 const three = (x: NodeView) => [healthy("a"), healthy("b"), x];
 
@@ -514,7 +517,11 @@ describe("decide: quorum and settle details", () => {
         const slowExec = { ...TIMING, fenceExecMs: 60_000 };
         const settle = minSettleMs(slowExec, DEFAULT_DECIDE_CONFIG.marginMs);
         expect(settle).toBe(66_000);
-        const nodes = [healthy("a", {}, { freshSince: NOW - 30_000 }), healthy("b", {}, { freshSince: NOW - 30_000 }), down("c", 200_000, {}, { timing: slowExec })];
+        const nodes = [
+            healthy("a", {}, { freshSince: NOW - 30_000 }),
+            healthy("b", {}, { freshSince: NOW - 30_000 }),
+            down("c", 200_000, {}, { timing: slowExec }),
+        ];
         expect(reasons(run(nodes))).toEqual(["c:QuorumLost"]);
     });
 
@@ -588,7 +595,13 @@ describe("orphaned local volumes: reported; only Delete-policy ones deleted; nev
     test.each([
         { what: "Released, Delete, past the grace: deleted", p: pv("p1"), since: NOW - 600_000, actions: ["p1"], reports: [] },
         { what: "Released, Delete, within the grace: reported", p: pv("p1"), since: NOW - 1_000, actions: [], reports: ["p1:OrphanedVolume"] },
-        { what: "Released, Retain: never deleted, reported", p: pv("p1", { reclaimPolicy: "Retain" }), since: NOW - 9e9, actions: [], reports: ["p1:OrphanedVolumeRetained"] },
+        {
+            what: "Released, Retain: never deleted, reported",
+            p: pv("p1", { reclaimPolicy: "Retain" }),
+            since: NOW - 9e9,
+            actions: [],
+            reports: ["p1:OrphanedVolumeRetained"],
+        },
         { what: "Bound: never deleted", p: pv("p1", { phase: "Bound", claim: "db/x" }), since: NOW - 9e9, actions: [], reports: ["p1:VolumeOnMissingNode"] },
         { what: "pinned to an existing node (by hostname label): not an orphan", p: pv("p1", { pinnedTo: ["host-a"] }), since: 0, actions: [], reports: [] },
     ])("$what", ({ p, since, actions, reports }) => {

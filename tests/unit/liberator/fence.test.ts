@@ -56,7 +56,10 @@ describe("command hook", () => {
     });
 
     test("a missing program is a failure", async () => {
-        expect(await runFence({ type: "command", command: [path.join(dir, "nope")], timeoutMs: 1000 }, "w1", "x")).toMatchObject({ ok: false, message: expect.stringContaining("ENOENT") });
+        expect(await runFence({ type: "command", command: [path.join(dir, "nope")], timeoutMs: 1000 }, "w1", "x")).toMatchObject({
+            ok: false,
+            message: expect.stringContaining("ENOENT"),
+        });
     });
 });
 

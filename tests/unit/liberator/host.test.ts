@@ -49,7 +49,10 @@ describe("processes of a pod by the uid in their cgroup", () => {
     test.each([
         { driver: "cgroupfs (v1)", cgroup: `12:memory:/kubepods/besteffort/pod${UID}/0123abcd\n4:cpu:/kubepods/besteffort/pod${UID}/0123abcd\n` },
         { driver: "cgroupfs, the pod's own cgroup (pause)", cgroup: `0::/kubepods/burstable/pod${UID}\n` },
-        { driver: "systemd", cgroup: `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID.replace(/-/g, "_")}.slice/cri-containerd-ab.scope\n` },
+        {
+            driver: "systemd",
+            cgroup: `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID.replace(/-/g, "_")}.slice/cri-containerd-ab.scope\n`,
+        },
         { driver: "a custom cgroupRoot (the test nodes)", cgroup: `7:pids:/pets-node-1/kubepods/pod${UID}/ff\n` },
     ])("$driver", ({ cgroup }) => {
         fakeProcess(100, "mysqld", cgroup);

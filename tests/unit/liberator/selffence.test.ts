@@ -120,7 +120,12 @@ describe("watchdog petting", () => {
         { what: "healthy", s: state(), now: 1_000, pet: true },
         { what: "holding in an outage", s: state({ votes: votes(30_500, 3, 0) }), now: 31_000, pet: true },
         { what: "fencing, before deadline − watchdog timeout", s: state({ fencedSince: 31_200 }), now: 31_200 + 5_999, pet: true },
-        { what: "fencing, unconfirmed at deadline − watchdog timeout: stop (reset by the deadline)", s: state({ fencedSince: 31_200 }), now: 31_200 + 6_000, pet: false },
+        {
+            what: "fencing, unconfirmed at deadline − watchdog timeout: stop (reset by the deadline)",
+            s: state({ fencedSince: 31_200 }),
+            now: 31_200 + 6_000,
+            pet: false,
+        },
         { what: "fencing, confirmed: keep petting", s: state({ fencedSince: 31_200, fenceConfirmed: true }), now: 31_200 + 60_000, pet: true },
         { what: "claimed, unconfirmed past the deadline", s: state({ claim: "claimed", fencedSince: 0 }), now: 7_000, pet: false },
     ])("$what → pet=$pet", ({ s, now, pet }) => {
