@@ -283,7 +283,8 @@ export function resolveNodeLiberatorArgs(name: string, args: NodeLiberatorArgs =
     if (typeof sf !== "object" || sf === null || Array.isArray(sf)) val.fail("selfFence", sf, "must be an object such as { timeoutSeconds: 30 }");
     const known = ["enabled", "timeoutSeconds", "execSeconds", "marginSeconds", "settleSeconds", "criSocket", "kubeletProcessName", "peerPort", "watchdog"];
     for (const k of Object.keys(sf ?? {}))
-        if (!known.includes(k)) val.fail(`selfFence.${k}`, (sf as Record<string, unknown>)[k], `is not a known setting; known settings are ${known.join(", ")}`);
+        if (!known.includes(k))
+            val.fail(`selfFence.${k}`, (sf as Record<string, unknown>)[k], `is not a known setting; known settings are ${known.join(", ")}`);
     const heartbeatIntervalSeconds = args.heartbeatIntervalSeconds ?? DEFAULTS.renewIntervalSeconds;
     const timing = {
         renewIntervalSeconds: heartbeatIntervalSeconds,

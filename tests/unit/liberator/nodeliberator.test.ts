@@ -4,6 +4,8 @@ import * as path from "path";
 import { findObject, k8sObjects, promiseOf, schemaErrors, settle, setupMocks } from "../../support/pulumi";
 
 const registered = setupMocks();
+// The first build compiles the liberator's sources for the ConfigMap.
+jest.setTimeout(60_000);
 type Mod = typeof import("../../../components/nodeliberator");
 let m: Mod;
 
@@ -205,7 +207,7 @@ describe("NodeLiberator defaults", () => {
         expect(pod.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } });
         expect(pod.hostPID).toBeUndefined();
         const c = ctl();
-        expect(c.command).toEqual(["node", "--max-old-space-size=48", "--max-semi-space-size=2", "/opt/liberator/main.js"]);
+        expect(c.command).toEqual(["node", "--jitless", "--max-old-space-size=48", "--max-semi-space-size=2", "/opt/liberator/main.js"]);
         expect(c.securityContext).toEqual({
             allowPrivilegeEscalation: false,
             capabilities: { drop: ["ALL"] },
