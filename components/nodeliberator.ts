@@ -566,7 +566,7 @@ export function agentPolicySpec(namespace: string, agentServiceAccount: string):
             {
                 expression: `oldObject == null || !has(oldObject.metadata.annotations) || !(${ann(ANN.claimedBy)} in oldObject.metadata.annotations)`,
                 message: "the heartbeat Lease is claimed by the controller; the agent must not overwrite it",
-                reason: "Conflict",
+                reason: "Forbidden",
             },
             {
                 expression:

@@ -390,9 +390,12 @@ export class Agent {
             try {
                 return await this.write(this.lease.metadata.resourceVersion);
             } catch (e) {
-                if (!isConflict(e) && !isNotFound(e) && !isAlreadyExists(e)) throw e;
+                // A claim shows up as a conflict (the version moved) or, where the admission
+                // policy sees it first, as a refusal: read the Lease in either case.
+                if (!(e instanceof ApiError)) throw e;
                 const cur = await this.read();
                 if (this.claim) return false;
+                if (!isConflict(e) && !isNotFound(e) && !isAlreadyExists(e)) throw e;
                 return await this.write(cur?.metadata.resourceVersion);
             }
         } catch (e) {

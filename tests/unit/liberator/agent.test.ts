@@ -263,6 +263,19 @@ describe("the claim protocol", () => {
     });
 });
 
+test("a claim the admission policy reports first (403 instead of 409) is found by reading the Lease", async () => {
+    const a = await agentOn("a");
+    await a.agent.arm();
+    await a.agent.renew();
+    const cur = leaseOf("a")!;
+    cur.metadata.annotations[ANN.claimedBy] = "ctl";
+    fake.upsert(leasesIn(NS), cur);
+    // The real API server's policy refuses the write before the version check.
+    fake.failNext("PUT", /leases\/heartbeat\.a$/, 403, 1, "Forbidden");
+    expect(await a.agent.renew()).toBe(false);
+    expect(a.agent.claim).toBe("claimed");
+});
+
 describe("self-fencing with real peers", () => {
     async function cluster(names: string[], keys: Record<string, Buffer> = {}) {
         const ns: Node[] = [];
