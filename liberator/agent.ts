@@ -42,6 +42,8 @@ export interface AgentConfig {
     identity: string;
     listenHost: string;
     listenPort: number;
+    /** The node's IP (HOST_IP). */
+    hostIp?: string;
     /** host:port peers use; default HOST_IP and the listen port. */
     advertiseAddress?: string;
     renewIntervalMs: number;
@@ -126,6 +128,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv = process
         identity: r.get("identity") ?? `agent_${process.pid}`,
         listenHost: listen.host,
         listenPort: listen.port,
+        hostIp,
         advertiseAddress: advertise,
         renewIntervalMs,
         selfFenceMs,
@@ -654,6 +657,10 @@ export class Agent {
     }
 }
 
+function advertisedExplicitly(argv: string[], env: NodeJS.ProcessEnv): boolean {
+    return argv.some((a) => a.startsWith("--advertise-address")) || Boolean(env.LIBERATOR_ADVERTISE_ADDRESS);
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
     if (argv.includes("--help") || argv.includes("-h")) {
         process.stdout.write(agentUsage());
@@ -703,6 +710,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const agent = new Agent(cfg, namespace, { client, log, metrics, runtime: new CriClient(cfg.criSocket, 3000), peerKey, nodeUid, watchdog });
     const server = await agent.listen();
     const addr = server.address();
+    // Port 0 (tests, drills): advertise the port actually bound.
+    if (cfg.listenPort === 0 && cfg.hostIp && typeof addr === "object" && addr && !advertisedExplicitly(argv, env)) cfg.advertiseAddress = `${cfg.hostIp}:${addr.port}`;
     log.info("liberator agent starting", {
         server: client.config.server,
         namespace,

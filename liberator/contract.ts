@@ -37,6 +37,13 @@ export const DEFAULTS = {
     kubeletProcessName: "kubelet",
 } as const;
 
+/**
+ * A kubelet renews its Lease every 10 s (Kubernetes' default). One not seen renewed for longer than
+ * this counts against the storm guard before the control plane even marks its node not Ready, so
+ * nodes that fail together are counted together.
+ */
+export const KUBELET_LEASE_STALE_MS = 15_000;
+
 /** Bounds the component and both processes enforce on the self-fence settings. */
 export const LIMITS = {
     renewIntervalSeconds: [1, 60],

@@ -19,6 +19,7 @@ import {
     DEFAULTS,
     FenceTiming,
     freshWindowMs,
+    KUBELET_LEASE_STALE_MS,
     minSettleMs,
     OUT_OF_SERVICE_TAINT as TAINT,
 } from "./contract";
@@ -493,9 +494,12 @@ export function decide(input: DecideInput): Decision {
     }
     const recent = (input.recentlyDeleted ?? []).filter((d) => now - d.at < config.stormWindowMs && !(d.name in states));
     for (const d of recent) nextCheckAt = earliest(nextCheckAt, d.at + config.stormWindowMs);
-    // Every node that is not Ready counts: if many look dead at once the likelier cause is the
-    // network or ourselves, and acting would make it worse.
-    const unhealthy = input.nodes.filter((n) => n.ready !== "True").length + recent.length;
+    // Every node that is not Ready, or whose kubelet has gone quiet, counts: if many look dead at
+    // once the likelier cause is the network or ourselves, and acting would make it worse. The
+    // kubelet's Lease goes quiet long before the control plane's grace period ends, so nodes cut
+    // off together are counted together even when one of them turns NotReady first.
+    const quiet = (n: NodeView) => n.kubeletLeaseAt !== undefined && now - n.kubeletLeaseAt > KUBELET_LEASE_STALE_MS;
+    const unhealthy = input.nodes.filter((n) => n.ready !== "True" || quiet(n)).length + recent.length;
     const allowed = allowedUnhealthy(config.maxUnhealthy, input.nodes.length + recent.length);
     const storm = unhealthy > allowed;
     const prev = input.memory ?? { stormActive: false };

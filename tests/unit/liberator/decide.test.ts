@@ -132,6 +132,13 @@ describe("decide: the issue's scenarios (decision table)", () => {
             state: { c: "failed", d: "failed" },
         },
         {
+            what: "two nodes cut off together, one still Ready for the control plane: its quiet kubelet counts, storm",
+            nodes: [healthy("a"), healthy("b"), down("c", 120_000), down("d", 45_000)],
+            actions: [],
+            reports: ["c:TooManyUnhealthy"],
+            state: { c: "failed", d: "healthy" },
+        },
+        {
             what: "stale heartbeat of a gone agent (silent 10 min before the kubelet): unprotected, never remediated",
             nodes: three(down("c", 120_000, {}, { renewedAt: NOW - 720_000 })),
             actions: [],
