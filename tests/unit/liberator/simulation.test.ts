@@ -227,7 +227,7 @@ class Sim {
             this.observations.observeNode(n.name, n.ready, this.t);
             this.observations.observeLease(`kubelet/${n.name}`, String(n.lastKubeletRenew), this.t);
         }
-        const views: NodeView[] = this.nodes.map((n) => {
+        const views: NodeView[] = this.nodes.map((n): NodeView => {
             const l = this.cached.get(n.name);
             const seen = this.observations.lease(`hb/${n.name}`);
             const kubelet = this.observations.lease(`kubelet/${n.name}`)!;
@@ -236,7 +236,7 @@ class Sim {
                 uid: n.name,
                 resourceVersion: "1",
                 labels: {},
-                annotations: n.tainted ? { "liberator.pets/out-of-service-since": "x" } : {},
+                annotations: (n.tainted ? { "liberator.pets/out-of-service-since": "x" } : {}) as Record<string, string>,
                 taints: n.tainted ? [{ key: "node.kubernetes.io/out-of-service", value: "nodeshutdown", effect: "NoExecute" }] : [],
                 ready: n.ready,
                 notReadySince: this.observations.notReadySince(n.name),
