@@ -49,12 +49,16 @@ function get(port: number, p: string): Promise<{ status: number; body: string }>
     });
 }
 
-/** VmRSS and RssAnon in MiB (RSS also counts the node binary's shared, file-backed text). */
-function memory(pid: number): { rss: number; anon: number } | undefined {
+/** VmRSS and RssAnon in MiB (RSS also counts the node binary's shared, file-backed text), and CPU seconds used. */
+function memory(pid: number): { rss: number; anon: number; cpu: number } | undefined {
     try {
         const s = fs.readFileSync(`/proc/${pid}/status`, "utf8");
         const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)![1]);
-        return { rss: kb("VmRSS") / 1024, anon: kb("RssAnon") / 1024 };
+        const stat = fs
+            .readFileSync(`/proc/${pid}/stat`, "utf8")
+            .replace(/^.*\) /, "")
+            .split(" ");
+        return { rss: kb("VmRSS") / 1024, anon: kb("RssAnon") / 1024, cpu: (Number(stat[11]) + Number(stat[12])) / 100 };
     } catch {
         return undefined;
     }
@@ -110,6 +114,7 @@ test("node main.js: with 50 nodes it elects itself, claims and taints a dead one
     renew();
     renewTimer = setInterval(renew, 200);
 
+    const startedAt = Date.now();
     const { child, out } = run("main.js", CONTROLLER_NODE_FLAGS, [
         "--kubeconfig",
         kubeconfig(),
@@ -163,7 +168,9 @@ test("node main.js: with 50 nodes it elects itself, claims and taints a dead one
     await new Promise((r) => setTimeout(r, 3000));
     const mem = memory(child.pid!);
     if (mem) {
-        process.stdout.write(`controller on ${NODE}, 50 nodes: VmRSS ${mem.rss.toFixed(1)} MiB, RssAnon ${mem.anon.toFixed(1)} MiB\n`);
+        process.stdout.write(
+            `controller on ${NODE}, 50 nodes: VmRSS ${mem.rss.toFixed(1)} MiB, RssAnon ${mem.anon.toFixed(1)} MiB, CPU ${mem.cpu.toFixed(2)} s in ~${((Date.now() - startedAt) / 1000).toFixed(0)} s\n`,
+        );
         expect(mem.rss).toBeLessThan(96);
     }
 
