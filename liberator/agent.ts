@@ -711,7 +711,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const server = await agent.listen();
     const addr = server.address();
     // Port 0 (tests, drills): advertise the port actually bound.
-    if (cfg.listenPort === 0 && cfg.hostIp && typeof addr === "object" && addr && !advertisedExplicitly(argv, env)) cfg.advertiseAddress = `${cfg.hostIp}:${addr.port}`;
+    if (cfg.listenPort === 0 && cfg.hostIp && typeof addr === "object" && addr && !advertisedExplicitly(argv, env))
+        cfg.advertiseAddress = `${cfg.hostIp}:${addr.port}`;
     log.info("liberator agent starting", {
         server: client.config.server,
         namespace,
