@@ -10,6 +10,7 @@ import * as http from "http";
 import * as https from "https";
 import * as os from "os";
 import * as path from "path";
+import { systemClock } from "./clock";
 import { parseYaml } from "./yaml";
 
 /** Where and how to reach an API server. */
@@ -111,6 +112,15 @@ export function defaultKubeconfigPath(env: NodeJS.ProcessEnv = process.env): str
     return first ?? path.join(os.homedir(), ".kube", "config");
 }
 
+/** In-cluster credentials unless a kubeconfig was named or we are outside a pod. */
+export function resolveClusterConfig(kubeconfig: string | undefined, context: string | undefined, env: NodeJS.ProcessEnv = process.env): ClusterConfig {
+    if (kubeconfig) return loadKubeconfig(kubeconfig, context);
+    if (env.KUBERNETES_SERVICE_HOST) return inClusterConfig(env);
+    const file = defaultKubeconfigPath(env);
+    if (!fs.existsSync(file)) throw new Error(`not in a cluster and no kubeconfig at ${file}; pass --kubeconfig`);
+    return loadKubeconfig(file, context);
+}
+
 /** A Kubernetes API error: the HTTP status and the Status object's reason and message. */
 export class ApiError extends Error {
     constructor(
@@ -158,7 +168,7 @@ export class KubeClient {
     private readonly mod: typeof http | typeof https;
     private token?: string;
     private tokenReadAt = 0;
-    /** Local time of the last successful response or watch data; 0 before any. */
+    /** Monotonic time of the last successful response or watch data; 0 before any. */
     lastContactAt = 0;
     readonly userAgent: string;
 
@@ -167,7 +177,7 @@ export class KubeClient {
         opts: { userAgent?: string; now?: () => number } = {},
     ) {
         this.base = new URL(config.server);
-        this.now = opts.now ?? Date.now;
+        this.now = opts.now ?? systemClock.mono;
         this.userAgent = opts.userAgent ?? "pets-liberator";
         const tls = this.base.protocol === "https:";
         this.mod = tls ? https : http;
@@ -461,7 +471,7 @@ export class Informer<T extends KObject = KObject> {
     synced = false;
     /** True while a watch stream is open. */
     connected = false;
-    /** Local time of the last list, event or bookmark. */
+    /** Monotonic time of the last list, event or bookmark. */
     lastActivityAt = 0;
     readonly stats: InformerStats = { lists: 0, watches: 0, relists: 0, errors: 0, bookmarks: 0, idleReconnects: 0 };
     private abort = new AbortController();
@@ -476,7 +486,7 @@ export class Informer<T extends KObject = KObject> {
         readonly name: string,
         private readonly opts: InformerOptions<T>,
     ) {
-        this.now = opts.now ?? Date.now;
+        this.now = opts.now ?? systemClock.mono;
         this.random = opts.random ?? Math.random;
         this.backoff = opts.backoff ?? new Backoff(500, 30_000, this.random);
         this.sleep = opts.sleep ?? defaultSleep;

@@ -1,11 +1,14 @@
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, as client-go does it: the holder renews the
  * Lease every retry period; others take it over only when they have seen no change to it for its
- * lease duration (measured on their own clock, so clock skew does not matter); a holder that
- * could not renew within the renew deadline stops acting, before anyone else may start.
- * The liberator runs on every node, but only the leader remediates.
+ * lease duration (measured on their own monotonic clock, so neither clock skew nor a wall-clock
+ * step matters); a holder that could not renew within the renew deadline stops acting, before
+ * anyone else may start. Only the leader among the controller replicas remediates.
  */
+import { Clock, microTime, systemClock } from "./clock";
 import { ApiError, isConflict, isNotFound, KObject, KubeClient } from "./kube";
+
+export { microTime };
 
 export interface LeaseSpec {
     holderIdentity?: string | null;
@@ -27,19 +30,14 @@ export interface ElectionConfig {
 }
 
 export interface ElectionState {
-    /** The Lease record as last seen, and the local time we first saw it so. */
+    /** The Lease record as last seen, and the monotonic time we first saw it so. */
     observed?: { record: string; at: number };
-    /** Local time at which the last successful acquire/renew request was sent. */
+    /** Monotonic time at which the last successful acquire/renew request was sent. */
     renewedAt?: number;
 }
 
 export type ElectionStep =
     { kind: "create"; spec: LeaseSpec } | { kind: "update"; spec: LeaseSpec; resourceVersion: string } | { kind: "wait"; holder: string; expiresAt: number };
-
-/** Kubernetes MicroTime: RFC 3339 with microseconds. */
-export function microTime(ms: number): string {
-    return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-}
 
 /** The fields whose change shows the holder is alive. */
 export function leaseRecord(spec: LeaseSpec | undefined): string {
@@ -47,16 +45,20 @@ export function leaseRecord(spec: LeaseSpec | undefined): string {
     return JSON.stringify([s.holderIdentity ?? "", s.renewTime ?? "", s.acquireTime ?? "", s.leaseTransitions ?? 0, s.leaseDurationSeconds ?? 0]);
 }
 
-/** Decides whether to create, take over, renew, or wait. Pure: the caller performs the write. */
+/**
+ * Decides whether to create, take over, renew, or wait. Pure: the caller performs the write.
+ * `now` is monotonic and decides everything; `wallNow` only fills the timestamps written.
+ */
 export function electionStep(
     lease: LeaseObject | undefined,
     state: ElectionState,
     now: number,
     cfg: ElectionConfig,
+    wallNow: number = Date.now(),
 ): { step: ElectionStep; state: ElectionState } {
     const durationSeconds = Math.ceil(cfg.leaseDurationMs / 1000);
     if (!lease) {
-        const t = microTime(now);
+        const t = microTime(wallNow);
         return {
             step: {
                 kind: "create",
@@ -74,7 +76,7 @@ export function electionStep(
     const recordDuration = (spec.leaseDurationSeconds ?? 0) > 0 ? spec.leaseDurationSeconds! * 1000 : cfg.leaseDurationMs;
     const expiresAt = observed.at + recordDuration;
     if (!mine && holder !== "" && now < expiresAt) return { step: { kind: "wait", holder, expiresAt }, state: next };
-    const t = microTime(now);
+    const t = microTime(wallNow);
     const transitions = spec.leaseTransitions ?? 0;
     return {
         step: {
@@ -104,7 +106,7 @@ export interface LeaderElectorOptions extends ElectionConfig {
     readCached?: () => LeaseObject | undefined | "unsynced";
     onChange?: (leader: boolean) => void;
     onError?: (e: unknown) => void;
-    now?: () => number;
+    clock?: Clock;
     random?: () => number;
 }
 
@@ -116,7 +118,7 @@ export class LeaderElector {
     private stopped = true;
     private wasLeader = false;
     private ticking?: Promise<void>;
-    private readonly now: () => number;
+    private readonly clock: Clock;
     private readonly random: () => number;
     /** Successful acquisitions and renewals, failed attempts, for metrics. */
     readonly stats = { renewals: 0, failures: 0, transitions: 0 };
@@ -125,8 +127,12 @@ export class LeaderElector {
         private readonly client: KubeClient,
         private readonly opts: LeaderElectorOptions,
     ) {
-        this.now = opts.now ?? Date.now;
+        this.clock = opts.clock ?? systemClock;
         this.random = opts.random ?? Math.random;
+    }
+
+    private now(): number {
+        return this.clock.mono();
     }
 
     private get path(): string {
@@ -198,7 +204,7 @@ export class LeaderElector {
         try {
             const lease = await this.read();
             const sentAt = this.now();
-            const { step, state } = electionStep(lease, this.state, sentAt, this.opts);
+            const { step, state } = electionStep(lease, this.state, sentAt, this.opts, this.clock.wall());
             this.state = state;
             if (step.kind === "wait") {
                 this.lastSeen = lease;
@@ -245,7 +251,7 @@ export class LeaderElector {
             try {
                 await this.client.replace(`${this.path}/${this.opts.name}`, {
                     ...this.lastSeen,
-                    spec: { ...this.lastSeen.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(this.now()) },
+                    spec: { ...this.lastSeen.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(this.clock.wall()) },
                 });
             } catch (e) {
                 this.opts.onError?.(e);

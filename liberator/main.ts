@@ -1,20 +1,16 @@
 /**
- * Entry point: `node main.js [flags]`. In a pod it uses the service account; elsewhere
- * `--kubeconfig <file>` (or $KUBECONFIG, ~/.kube/config). See config.ts for every flag.
+ * The controller's entry point: `node main.js [flags]` (the agent's is agent.js). In a pod it uses
+ * the service account; elsewhere `--kubeconfig <file>` (or $KUBECONFIG, ~/.kube/config). See
+ * config.ts for every flag.
  */
-import * as fs from "fs";
 import { Config, ConfigError, loadConfig, usage } from "./config";
 import { Controller } from "./controller";
-import { ClusterConfig, defaultKubeconfigPath, inClusterConfig, KubeClient, loadKubeconfig } from "./kube";
+import { ClusterConfig, KubeClient, resolveClusterConfig } from "./kube";
 import { jsonLogger, Metrics, serve } from "./metrics";
 
 /** In-cluster credentials unless a kubeconfig was named or we are outside a pod. */
 export function clusterConfig(cfg: Config, env: NodeJS.ProcessEnv = process.env): ClusterConfig {
-    if (cfg.kubeconfig) return loadKubeconfig(cfg.kubeconfig, cfg.context);
-    if (env.KUBERNETES_SERVICE_HOST) return inClusterConfig(env);
-    const file = defaultKubeconfigPath(env);
-    if (!fs.existsSync(file)) throw new Error(`not in a cluster and no kubeconfig at ${file}; pass --kubeconfig`);
-    return loadKubeconfig(file, cfg.context);
+    return resolveClusterConfig(cfg.kubeconfig, cfg.context, env);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -43,23 +39,26 @@ export async function main(argv: string[]): Promise<number> {
     const controller = new Controller({ config: cfg, client, namespace, log, metrics });
     const server = await serve(metrics, () => controller.health(), cfg.metricsHost, cfg.metricsPort);
     const addr = server.address();
-    log.info("liberator starting", {
+    log.info("liberator controller starting", {
         server: cluster.server,
         credentials: cluster.source,
         namespace,
-        node: cfg.nodeName ?? null,
         identity: cfg.identity,
         mode: cfg.decide.mode,
         dryRun: cfg.decide.dryRun,
         unhealthyAfterSeconds: cfg.decide.unhealthyAfterMs / 1000,
         maxUnhealthy: cfg.decide.maxUnhealthy,
+        stormCooldownSeconds: cfg.decide.stormCooldownMs / 1000,
+        marginSeconds: cfg.decide.marginMs / 1000,
+        settleSeconds: cfg.decide.settleMs / 1000,
         forceDeletePods: cfg.decide.forceDeletePods,
         releaseLocalVolumes: cfg.decide.releaseLocalVolumes,
         orphanedVolumes: cfg.decide.orphanedVolumes,
+        remediateControlPlane: cfg.decide.remediateControlPlane,
+        unsafeNoFencing: cfg.decide.unsafeNoFencing,
         fence: cfg.fence?.type ?? "none",
         metrics: typeof addr === "object" && addr ? `${addr.address}:${addr.port}` : String(addr),
     });
-    if (!cfg.nodeName) log.warn("no --node-name/NODE_NAME: this replica renews no heartbeat (fine outside the cluster)");
     controller.start();
 
     return new Promise<number>((resolve) => {

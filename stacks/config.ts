@@ -1,3 +1,4 @@
+import { NodeLiberatorArgs, resolveNodeLiberatorArgs } from "../components/nodeliberator";
 import * as v from "../components/validation";
 
 /** What a stack deploys, read from its Pulumi.<stack>.yaml under the `pets:` namespace. */
@@ -100,6 +101,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     known(val, "tls", tlsRaw, ["enabled", "installCertManager", "waitForReady"]);
     const lib = section(val, "liberator", raw.liberator);
     known(val, "liberator", lib, LIBERATOR_KEYS);
+    if (lib.enabled !== false && Object.keys(lib).every((k) => LIBERATOR_KEYS.includes(k))) checkLiberator(val, lib);
     const lp = section(val, "localPath", raw.localPath);
     known(val, "localPath", lp, ["enabled", "namespace", "storageClassName", "reclaimPolicy", "nodePath", "isDefaultClass", "image"]);
 
@@ -152,13 +154,14 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     return cfg;
 }
 
-/** Settings of `pets:liberator` besides `enabled`: NodeLiberator args of plain values. */
+/** Settings of `pets:liberator` besides `enabled`: NodeLiberator args of plain values (objects for selfFence and fence). */
 export const LIBERATOR_KEYS = [
     "enabled",
     "namespace",
     "mode",
     "unhealthyAfterSeconds",
     "maxUnhealthy",
+    "stormCooldownSeconds",
     "dryRun",
     "optOutLabel",
     "forceDeletePods",
@@ -166,9 +169,26 @@ export const LIBERATOR_KEYS = [
     "orphanedVolumes",
     "orphanedVolumeGraceSeconds",
     "heartbeatIntervalSeconds",
+    "selfFence",
+    "fence",
+    "unsafeNoFencing",
+    "remediateControlPlane",
+    "controllerReplicas",
+    "peerKeySecret",
     "image",
     "logLevel",
 ];
+
+/** The liberator's settings, checked by the component's own rules, reported as pets:liberator.<field>. */
+function checkLiberator(val: v.Validator, lib: Record<string, unknown>): void {
+    const { enabled: _enabled, ...settings } = lib;
+    try {
+        resolveNodeLiberatorArgs("liberator", settings as NodeLiberatorArgs, "stack config");
+    } catch (e) {
+        if (!(e instanceof v.ValidationError)) throw e;
+        for (const issue of e.issues) val.fail(`pets:liberator.${issue.field}`, issue.value, issue.expected);
+    }
+}
 
 /** The structured keys read with getObject, the plain ones with get. */
 export const OBJECT_KEYS = ["web", "mysql", "kubia", "localPath", "liberator", "tls"] as const;

@@ -12,6 +12,8 @@ export interface DeployInputs {
 
 /** Name of the Secret MySQL reads in render mode; it is made outside the manifests (see README). */
 export const RENDER_MODE_MYSQL_SECRET = "mysql-root-password";
+/** The liberator agents' peer key in render mode (key `key`, 32+ random bytes), made outside the manifests too. */
+export const RENDER_MODE_LIBERATOR_PEER_KEY_SECRET = "liberator-peer-key";
 
 /**
  * The dev stack: the example pets on a local kind/minikube cluster — the local-path provisioner
@@ -59,7 +61,8 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
 
     if (config.liberator.enabled) {
         const { enabled: _enabled, ...settings } = config.liberator;
-        const liberator = new NodeLiberator("liberator", settings as NodeLiberatorArgs, opts);
+        const args = settings as NodeLiberatorArgs;
+        const liberator = new NodeLiberator("liberator", render ? { peerKeySecret: RENDER_MODE_LIBERATOR_PEER_KEY_SECRET, ...args } : args, opts);
         outputs.liberatorNamespace = liberator.namespace;
     }
 

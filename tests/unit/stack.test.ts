@@ -60,6 +60,15 @@ describe("stack config", () => {
             'stack config: pets:localPath.nodePath = "data" is invalid: must be an absolute path such as "/var/lib/data" (starting with "/", without ".." segments)',
         ],
         [{ kubia: "on" }, 'stack config: pets:kubia = "on" is invalid: must be an object (a YAML mapping)'],
+        [
+            { liberator: { selfFence: { timeoutSeconds: 2 } } },
+            "stack config: pets:liberator.selfFence.timeoutSeconds = 2 is invalid: must be a whole number from 5 to 600",
+        ],
+        [
+            { liberator: { fence: { url: "http://pdu/off/{node}", tokenSecret: { name: "pdu", key: "token" } } } },
+            'stack config: pets:liberator.fence.url = "http://pdu/off/{node}" is invalid: must be an https:// URL when fence.tokenSecret is set: a bearer token is never sent in clear text',
+        ],
+        [{ liberator: { unsafeNoFencing: "yes" } }, 'stack config: pets:liberator.unsafeNoFencing = "yes" is invalid: must be true or false'],
     ])("rejects %j", (raw, message) => {
         expect(() => parseStackConfig(raw as Record<string, unknown>)).toThrow(message);
     });
@@ -99,7 +108,8 @@ describe("the dev program under mocks", () => {
         findObject(registered, "Namespace", "pets-local-path");
         const ds = findObject(registered, "DaemonSet");
         expect(ds.metadata.namespace).toBe("tkr-system");
-        expect(ds.spec.template.spec.serviceAccountName).toBe("high-availability");
+        expect(ds.spec.template.spec.serviceAccountName).toBe("high-availability-agent");
+        expect(findObject(registered, "Deployment", "liberator-controller").spec.template.spec.serviceAccountName).toBe("high-availability");
         const mysql = findObject(registered, "StatefulSet", "mysql");
         expect(mysql.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name).toBe("mysql-root-password");
         expect(findObject(registered, "Secret", "mysql-root-password").stringData.password).toBe("mock-generated-mysql-root-password");

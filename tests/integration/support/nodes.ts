@@ -1,7 +1,9 @@
 // Node failure for real: a kwok process is a node's kubelet; killing it stops the node's status
 // updates and Lease renewals, and the node lifecycle controller marks the node NotReady. The
-// liberator runs as real processes of the controller's compiled code, one per node (as the
-// DaemonSet would), each with a token of the component's own ServiceAccount.
+// liberator runs as real processes of its compiled code: the controller with a token of the
+// component's controller ServiceAccount, and one agent per node with a token bound to the
+// DaemonSet's pod on that node (so the component's admission policy applies to it for real).
+// kwok runs no containers and no kubelet process, so these agents cannot arm their self-fence.
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -64,28 +66,97 @@ export function serviceAccountKubeconfig(namespace: string, serviceAccount: stri
 }
 
 export interface Replica {
-    node: string;
+    node?: string;
     child: ChildProcess;
     log: string;
 }
 
-/** Starts one liberator process per node, like the DaemonSet's pods. */
-export function startLiberators(nodes: string[], kubeconfigFile: string, flags: string[], logDir: string): Replica[] {
-    const main = path.join(root, "dist", "liberator", "main.js");
+function compiled(file: string): string {
+    const main = path.join(root, "dist", "liberator", file);
     if (!fs.existsSync(main))
         execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: root });
+    return main;
+}
+
+/** One controller process (as one replica of the Deployment). */
+export function startController(kubeconfigFile: string, flags: string[], logDir: string, identity = "controller-0"): Replica {
+    const log = path.join(logDir, `${identity}.log`);
+    const fd = fs.openSync(log, "a");
+    const child = spawn(
+        process.execPath,
+        ["--jitless", compiled("main.js"), `--kubeconfig=${kubeconfigFile}`, `--identity=${identity}`, "--metrics-address=127.0.0.1:0", ...flags],
+        { stdio: ["ignore", fd, fd] },
+    );
+    return { child, log };
+}
+
+/**
+ * One agent process per node, each with a token bound to the component's DaemonSet pod on that
+ * node (the only kind of token the admission policy accepts), the generated peer key, and peers
+ * on 127.0.0.1.
+ */
+export function startAgents(
+    nodes: string[],
+    namespace: string,
+    daemonSet: string,
+    serviceAccount: string,
+    env: Record<string, string>,
+    logDir: string,
+): Replica[] {
+    const key = path.join(logDir, "peer-key");
+    const secret = kubectlJson(["-n", namespace, "get", "secret", `${daemonSet}-peer-key`]);
+    fs.writeFileSync(key, Buffer.from(secret.data.key, "base64"), { mode: 0o600 });
+    const pods = kubectlJson<{ items: any[] }>(["-n", namespace, "get", "pods", "-l", "app.kubernetes.io/name=liberator"]).items;
     return nodes.map((node) => {
-        const log = path.join(logDir, `liberator-${node}.log`);
+        const pod = pods.find((p) => p.spec.nodeName === node);
+        if (!pod) throw new Error(`no agent pod of ${daemonSet} on ${node}`);
+        const token = kubectl([
+            "-n",
+            namespace,
+            "create",
+            "token",
+            serviceAccount,
+            "--duration",
+            "2h",
+            "--bound-object-kind",
+            "Pod",
+            "--bound-object-name",
+            pod.metadata.name,
+            "--bound-object-uid",
+            pod.metadata.uid,
+        ]).trim();
+        const kc = tokenKubeconfig(token, namespace, path.join(logDir, `kubeconfig-agent-${node}`));
+        const log = path.join(logDir, `agent-${node}.log`);
         const fd = fs.openSync(log, "a");
-        const child = spawn(
-            process.execPath,
-            [main, `--kubeconfig=${kubeconfigFile}`, `--node-name=${node}`, `--identity=liberator-${node}`, "--metrics-address=127.0.0.1:0", ...flags],
-            {
-                stdio: ["ignore", fd, fd],
+        const child = spawn(process.execPath, ["--jitless", compiled("agent.js"), `--kubeconfig=${kc}`], {
+            stdio: ["ignore", fd, fd],
+            env: {
+                PATH: process.env.PATH ?? "",
+                NODE_NAME: node,
+                POD_NAME: pod.metadata.name,
+                HOST_IP: "127.0.0.1",
+                LIBERATOR_LISTEN_ADDRESS: "127.0.0.1:0",
+                LIBERATOR_PEER_KEY_FILE: key,
+                LIBERATOR_TOKEN_FILE: path.join(logDir, "none"),
+                ...env,
             },
-        );
+        });
         return { node, child, log };
     });
+}
+
+function tokenKubeconfig(token: string, namespace: string, file: string): string {
+    const admin = kubectlJson(["config", "view", "--raw", "--minify"]);
+    const cfg = {
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "pets", cluster: admin.clusters[0].cluster }],
+        users: [{ name: "sa", user: { token } }],
+        contexts: [{ name: "liberator", context: { cluster: "pets", user: "sa", namespace } }],
+        "current-context": "liberator",
+    };
+    fs.writeFileSync(file, JSON.stringify(cfg), { mode: 0o600 });
+    return file;
 }
 
 export async function stopLiberators(replicas: Replica[]): Promise<void> {

@@ -36,6 +36,7 @@ interface Watcher {
     resource: string;
     namespace?: string;
     fieldSelector?: [string, string];
+    labelSelector?: string;
     res: http.ServerResponse;
     req: http.IncomingMessage;
     bookmarks: boolean;
@@ -79,6 +80,15 @@ function mergePatch(target: any, patch: any): any {
         else out[k] = mergePatch(out[k], v);
     }
     return out;
+}
+
+/** Equality selectors only ("a=b,c=d"), which is all the liberator uses. */
+function labelsMatch(o: Stored, selector: string | undefined): boolean {
+    if (!selector) return true;
+    return selector.split(",").every((term) => {
+        const [k, v] = term.split("=");
+        return (o.metadata.labels ?? {})[k] === v;
+    });
 }
 
 function getField(obj: any, path: string): unknown {
@@ -233,6 +243,7 @@ export class FakeApiServer {
         if (w.resource !== e.resource) return false;
         if (w.namespace !== undefined && w.namespace !== e.namespace) return false;
         if (w.fieldSelector && String(getField(e.object, w.fieldSelector[0])) !== w.fieldSelector[1]) return false;
+        if (!labelsMatch(e.object, w.labelSelector)) return false;
         return true;
     }
 
@@ -353,6 +364,7 @@ export class FakeApiServer {
             const [field, value] = query.fieldSelector.split("=");
             items = items.filter((o) => String(getField(o, field)) === value);
         }
+        if (query.labelSelector) items = items.filter((o) => labelsMatch(o, query.labelSelector));
         return items.sort((a, b) => (a.metadata.namespace ?? "").localeCompare(b.metadata.namespace ?? "") || a.metadata.name.localeCompare(b.metadata.name));
     }
 
@@ -407,7 +419,15 @@ export class FakeApiServer {
         res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
         res.flushHeaders();
         const fs = query.fieldSelector ? (query.fieldSelector.split("=") as [string, string]) : undefined;
-        const w: Watcher = { resource: p.resource, namespace: p.namespace, fieldSelector: fs, res, req, bookmarks: query.allowWatchBookmarks === "true" };
+        const w: Watcher = {
+            resource: p.resource,
+            namespace: p.namespace,
+            fieldSelector: fs,
+            labelSelector: query.labelSelector,
+            res,
+            req,
+            bookmarks: query.allowWatchBookmarks === "true",
+        };
         if (from === undefined || from === "" || from === "0") {
             for (const o of this.selected(p, query)) this.send(w, { type: "ADDED", object: o });
         } else {

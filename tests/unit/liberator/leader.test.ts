@@ -1,6 +1,7 @@
 import { KubeClient } from "../../../liberator/kube";
 import { electionStep, ElectionConfig, isLeaderAt, LeaderElector, LeaseObject, microTime } from "../../../liberator/leader";
-import { Heartbeat, heartbeatLeaseName, heartbeatNode } from "../../../liberator/heartbeat";
+import { heartbeatLeaseName, heartbeatNode } from "../../../liberator/contract";
+import { Clock } from "../../../liberator/clock";
 import { FakeApiServer, leasesIn, waitFor } from "./fakeapi";
 
 const cfg: ElectionConfig = { identity: "me", leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
@@ -12,7 +13,7 @@ const lease = (holder: string | null, renewTime: string, o: Partial<LeaseObject[
 
 describe("electionStep (pure)", () => {
     test("no Lease: create it as holder", () => {
-        const { step } = electionStep(undefined, {}, T, cfg);
+        const { step } = electionStep(undefined, {}, T, cfg, T);
         expect(step).toEqual({
             kind: "create",
             spec: { holderIdentity: "me", leaseDurationSeconds: 15, acquireTime: microTime(T), renewTime: microTime(T), leaseTransitions: 0 },
@@ -20,24 +21,24 @@ describe("electionStep (pure)", () => {
     });
 
     test("someone else holds a Lease we just saw change: wait until it has been unchanged for its duration", () => {
-        const { step, state } = electionStep(lease("other", "r1"), {}, T, cfg);
+        const { step, state } = electionStep(lease("other", "r1"), {}, T, cfg, T);
         expect(step).toEqual({ kind: "wait", holder: "other", expiresAt: T + 15_000 });
         // Same record 14 s later: still waiting (expiry counts from when *we* saw it change).
-        expect(electionStep(lease("other", "r1"), state, T + 14_000, cfg).step.kind).toBe("wait");
+        expect(electionStep(lease("other", "r1"), state, T + 14_000, cfg, T + 14_000).step.kind).toBe("wait");
         // A renewal resets the clock.
-        const renewed = electionStep(lease("other", "r2"), state, T + 14_000, cfg);
+        const renewed = electionStep(lease("other", "r2"), state, T + 14_000, cfg, T + 14_000);
         expect(renewed.step).toEqual({ kind: "wait", holder: "other", expiresAt: T + 29_000 });
     });
 
     test("the holder's renewTime is never compared with our clock (skew-proof)", () => {
         // renewTime says "an hour ago", but we only just observed the record: not expired.
-        const { step } = electionStep(lease("other", microTime(T - 3_600_000)), {}, T, cfg);
+        const { step } = electionStep(lease("other", microTime(T - 3_600_000)), {}, T, cfg, T);
         expect(step.kind).toBe("wait");
     });
 
     test("expired Lease of another holder: take over, counting a transition", () => {
-        const { state } = electionStep(lease("other", "r1"), {}, T, cfg);
-        const { step } = electionStep(lease("other", "r1"), state, T + 15_000, cfg);
+        const { state } = electionStep(lease("other", "r1"), {}, T, cfg, T);
+        const { step } = electionStep(lease("other", "r1"), state, T + 15_000, cfg, T + 15_000);
         expect(step).toEqual({
             kind: "update",
             resourceVersion: "5",
@@ -46,15 +47,31 @@ describe("electionStep (pure)", () => {
     });
 
     test("released Lease (no holder): take over at once", () => {
-        expect(electionStep(lease(null, "r1", { leaseDurationSeconds: 1 }), {}, T, cfg).step.kind).toBe("update");
+        expect(electionStep(lease(null, "r1", { leaseDurationSeconds: 1 }), {}, T, cfg, T).step.kind).toBe("update");
     });
 
     test("our own Lease: renew, keeping acquireTime and the transition count", () => {
-        const { step } = electionStep(lease("me", "r1"), {}, T, cfg);
+        const { step } = electionStep(lease("me", "r1"), {}, T, cfg, T);
         expect(step).toMatchObject({
             kind: "update",
             spec: { holderIdentity: "me", acquireTime: "2024-01-01T00:00:00.000000Z", renewTime: microTime(T), leaseTransitions: 3 },
         });
+    });
+
+    test("clock steps: expiry and leadership run on the monotonic clock; the wall clock only fills timestamps", () => {
+        // A follower saw the leader's record at mono T. Its wall clock then jumps an hour ahead:
+        // 14 s later (monotonic) it still waits, whatever the wall clock says.
+        const { state } = electionStep(lease("other", "r1"), {}, T, cfg, T);
+        expect(electionStep(lease("other", "r1"), state, T + 14_000, cfg, T + 3_600_000).step.kind).toBe("wait");
+        // The leader's wall clock steps back a day: the renewTime it writes goes backwards, but the
+        // record changed, so followers count it as a renewal (no takeover).
+        const back = electionStep(lease("other", microTime(T - 86_400_000)), state, T + 14_000, cfg, T);
+        expect(back.step).toEqual({ kind: "wait", holder: "other", expiresAt: T + 29_000 });
+        // The leader itself: a forward wall step does not age its last renewal.
+        expect(isLeaderAt({ renewedAt: T }, T + 9_999, cfg)).toBe(true);
+        // What it writes uses the wall clock it is given.
+        const mine = electionStep(lease("me", "r1"), {}, T, cfg, T + 3_600_000).step;
+        expect(mine).toMatchObject({ kind: "update", spec: { renewTime: microTime(T + 3_600_000) } });
     });
 
     test.each([
@@ -151,6 +168,23 @@ describe("LeaderElector against a fake API server", () => {
         expect(fake.requests.filter((r) => r.path.endsWith("/leases/liberator"))).toEqual([]);
     });
 
+    test("wall-clock steps on the leader and the follower change nothing: one leader, no takeover", async () => {
+        const wall = { a: 0, b: 0 };
+        const clock = (id: "a" | "b"): Clock => ({ mono: () => performance.now(), wall: () => Date.now() + wall[id] });
+        const a = make("a", { clock: clock("a") });
+        a.start();
+        await waitFor(() => a.isLeader());
+        const b = make("b", { clock: clock("b") });
+        b.start();
+        await new Promise((r) => setTimeout(r, 300));
+        wall.b = 3_600_000; // the follower's wall clock jumps an hour ahead
+        wall.a = -86_400_000; // the leader's jumps a day back
+        await new Promise((r) => setTimeout(r, 2_500)); // longer than the lease duration (1.5 s)
+        expect(a.isLeader()).toBe(true);
+        expect(b.isLeader()).toBe(false);
+        expect(fake.get("leases", "tkr-system", "liberator")!.spec.holderIdentity).toBe("a");
+    });
+
     test("a conflicting write makes it re-read the Lease", async () => {
         const a = make("a");
         a.start();
@@ -161,74 +195,13 @@ describe("LeaderElector against a fake API server", () => {
     });
 });
 
-describe("Heartbeat", () => {
-    let fake: FakeApiServer;
-    let client: KubeClient;
-    beforeEach(async () => {
-        fake = new FakeApiServer();
-        await fake.start();
-        client = new KubeClient({ server: fake.url, source: "test" });
-    });
-    afterEach(async () => {
-        client.close();
-        await fake.stop();
-    });
-
-    test("names: heartbeat.<node>, hashed when too long; the node comes back from the annotation", () => {
+describe("heartbeat Lease names (contract)", () => {
+    test("heartbeat.<node>; names that cannot fit are refused (the admission policy could not match them); the node comes back from the annotation", () => {
         expect(heartbeatLeaseName("worker-1")).toBe("heartbeat.worker-1");
-        const long = "n".repeat(250);
-        const name = heartbeatLeaseName(long);
-        expect(name.length).toBeLessThanOrEqual(253);
-        expect(name).toMatch(/^heartbeat\.n+-[0-9a-f]{16}$/);
-        expect(heartbeatNode({ metadata: { name, annotations: { "liberator.pets/node": long } } })).toBe(long);
+        expect(heartbeatLeaseName("n".repeat(243))).toBe(`heartbeat.${"n".repeat(243)}`);
+        expect(heartbeatLeaseName("n".repeat(244))).toBeUndefined();
+        expect(heartbeatNode({ metadata: { name: "heartbeat.x", annotations: { "liberator.pets/node": "w1" } } })).toBe("w1");
+        expect(heartbeatNode({ metadata: { name: "heartbeat.w2" } })).toBe("w2");
         expect(heartbeatNode({ metadata: { name: "liberator" } })).toBeUndefined();
-    });
-
-    test("creates, then renews its Lease, owned by the Node once its uid is known", async () => {
-        // eslint-disable-next-line prefer-const -- read through the closure before it is set
-        let uid: string | undefined;
-        const hb = new Heartbeat(client, { namespace: "tkr-system", nodeName: "w1", identity: "liberator-abc", intervalMs: 50, nodeUid: () => uid });
-        await hb.beat();
-        let l = fake.get("leases", "tkr-system", "heartbeat.w1")!;
-        expect(l.metadata.ownerReferences).toBeUndefined();
-        expect(l.spec).toMatchObject({ holderIdentity: "liberator-abc", leaseDurationSeconds: 1 });
-        expect(l.metadata.annotations).toEqual({ "liberator.pets/node": "w1" });
-        uid = "node-uid-1";
-        const first = l.spec.renewTime;
-        await new Promise((r) => setTimeout(r, 5));
-        await hb.beat();
-        l = fake.get("leases", "tkr-system", "heartbeat.w1")!;
-        expect(l.metadata.ownerReferences).toEqual([{ apiVersion: "v1", kind: "Node", name: "w1", uid: "node-uid-1" }]);
-        expect(l.spec.renewTime).not.toBe(first);
-        expect(hb.stats).toEqual({ renewals: 2, failures: 0 });
-        expect(hb.lastRenewedAt).toBeGreaterThan(0);
-    });
-
-    test("takes over a Lease left by a previous pod, and recovers from a conflict", async () => {
-        fake.upsert(leasesIn("tkr-system"), { metadata: { name: "heartbeat.w1" }, spec: { holderIdentity: "old-pod" } });
-        const hb = new Heartbeat(client, { namespace: "tkr-system", nodeName: "w1", identity: "new-pod", intervalMs: 50, nodeUid: () => undefined });
-        await hb.beat();
-        expect(fake.get("leases", "tkr-system", "heartbeat.w1")!.spec.holderIdentity).toBe("new-pod");
-        fake.upsert(leasesIn("tkr-system"), { metadata: { name: "heartbeat.w1" }, spec: { holderIdentity: "intruder" } });
-        await hb.beat();
-        expect(fake.get("leases", "tkr-system", "heartbeat.w1")!.spec.holderIdentity).toBe("new-pod");
-        expect(hb.stats.failures).toBe(0);
-    });
-
-    test("counts failures when the API server refuses", async () => {
-        const errors: unknown[] = [];
-        const hb = new Heartbeat(client, {
-            namespace: "tkr-system",
-            nodeName: "w1",
-            identity: "p",
-            intervalMs: 50,
-            nodeUid: () => undefined,
-            onError: (e) => errors.push(e),
-        });
-        fake.failNext("POST", /leases$/, 403, 1, "Forbidden");
-        await hb.beat();
-        expect(hb.stats.failures).toBe(1);
-        expect(hb.lastRenewedAt).toBe(0);
-        expect(String(errors[0])).toMatch(/403 Forbidden/);
     });
 });
