@@ -48,6 +48,10 @@ if [ ! -d "$DATADIR/mysql" ]; then
   host="$(sql_str "${MYSQL_ROOT_HOST:-%}")"
   {
     echo "SET @@SESSION.SQL_LOG_BIN=0;"
+    # mariadb-install-db also makes root@127.0.0.1, root@::1 and root@<hostname> without a
+    # password plugin; they would shadow root@'%' for TCP clients (the official image drops them too)
+    echo "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';"
+    echo "EXECUTE IMMEDIATE CONCAT('DROP USER IF EXISTS root@''', @@hostname, '''');"
     echo "ALTER USER 'root'@'localhost' IDENTIFIED BY $pw;"
     if [ "${MYSQL_ROOT_HOST:-%}" != localhost ]; then
       echo "CREATE USER 'root'@$host IDENTIFIED BY $pw;"
