@@ -5,8 +5,9 @@
 #   containernetworking-plugins    CNI bridge, host-local, loopback, portmap (/usr/lib/cni)
 #   iptables, conntrack            kube-proxy's iptables mode
 #   busybox-static                 nslookup for the DNS check in up.sh, and the busybox image
+#   gcc, libc6-dev                 the static pause binary (scripts/images/build.sh)
 set -euo pipefail
-PKGS=(containerd runc containernetworking-plugins iptables conntrack busybox-static)
+PKGS=(containerd runc containernetworking-plugins iptables conntrack busybox-static gcc libc6-dev)
 log() { printf '[cluster] %s\n' "$*" >&2; }
 
 missing=()

@@ -316,6 +316,11 @@ teardown() {
   done
   ip link del "$br" 2>/dev/null || true
   ! ip link show "$br" >/dev/null 2>&1 || { log "ERROR: bridge $br is still there"; left=1; }
+  # a node's mounts live and die in its own mount namespace; anything under our dir on the host
+  # would be a leak: detach it, deepest first
+  { grep -F " $DIR/" /proc/self/mounts || true; } | cut -d' ' -f2 | sort -r | while read -r m; do
+    log "unmounting leftover $m"; umount -l "$m" || true
+  done
   ! grep -qF " $DIR/" /proc/self/mounts || { log "ERROR: mounts left under $DIR: $(grep -F " $DIR/" /proc/self/mounts | cut -d' ' -f2 | tr '\n' ' ')"; left=1; }
   return "$left"
 }

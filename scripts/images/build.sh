@@ -51,10 +51,14 @@ debs() {
   : >"$w/state/status"
   ln -sfn usr/bin "$root/bin"; ln -sfn usr/sbin "$root/sbin"
   ln -sfn usr/lib "$root/lib"; ln -sfn usr/lib64 "$root/lib64"
-  apt-get install -y -q --download-only --no-install-recommends \
-    -o Dir::State::status="$w/state/status" -o Dir::Cache::archives="$CACHE/debs" \
-    -o Debug::NoLocking=1 -o APT::Get::List-Cleanup=0 "$@" >"$w/apt.log" 2>&1 ||
-    { cat "$w/apt.log" >&2; die "apt-get could not resolve $* (run apt-get update?)"; }
+  local get=(apt-get install -y -q --download-only --no-install-recommends
+    -o Dir::State::status="$w/state/status" -o Dir::Cache::archives="$CACHE/debs"
+    -o Debug::NoLocking=1 -o APT::Get::List-Cleanup=0 "$@")
+  # an empty or old package list cannot find them: update once, then try again
+  if ! "${get[@]}" >"$w/apt.log" 2>&1; then
+    apt-get update -q >/dev/null 2>&1 || true
+    "${get[@]}" >"$w/apt.log" 2>&1 || { cat "$w/apt.log" >&2; die "apt-get could not resolve $*"; }
+  fi
   # the .debs apt chose, from its "Inst"-free download log: ask apt again in simulation mode
   apt-get install -s -q --no-install-recommends -o Dir::State::status="$w/state/status" \
     -o Debug::NoLocking=1 "$@" 2>/dev/null | awk '/^Inst /{print $2, $3}' | tr -d '()' >"$w/chosen"
