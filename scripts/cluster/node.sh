@@ -78,6 +78,9 @@ configure() {
   if [[ "${FRESH:-0}" == 1 ]]; then
     ! grep -qF " $nd" /proc/self/mounts || die "$nd has mounts on the host; not wiping it"
     rm -rf --one-file-system "$nd"/{kubelet,cni,pod-logs,container-logs,local-path,etc}
+    # logs start afresh with the cluster, as the control plane's do (they span kill/start)
+    mkdir -p "$DIR/logs"
+    for f in init containerd kubelet kube-proxy; do : >"$DIR/logs/$name.$f.log"; done
   fi
   mkdir -p "$nd"/{kubelet,containerd,cni,cni-conf,pod-logs,container-logs,local-path,etc/pki}
   [[ "${FRESH:-0}" == 1 ]] && touch "$nd/etc/fresh"

@@ -126,6 +126,7 @@ export function nodeStatus(name: string): NodeStatus {
 
 /** Boots every stopped real node and heals every partitioned one (for afterAll). */
 export function restoreAllRealNodes(): void {
+    if (!fs.existsSync(path.join(clusterDir(), "real-nodes.json"))) return; // no real nodes (any more)
     for (const n of realNodes()) {
         healNode(n);
         startNode(n);
