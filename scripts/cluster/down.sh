@@ -2,7 +2,7 @@
 # Stop everything scripts/cluster/up.sh started (real nodes, CoreDNS, kwok nodes, scheduler,
 # controller-manager, apiserver, etcd), and check that nothing of it is left running.
 # Only processes recorded in our pid files are signalled, and only while their start time (or,
-# for pid files without one, their command line) still matches; real nodes are powered off by
+# for a pid file someone else rewrote, their command line naming our files) still matches; real nodes are powered off by
 # their PID 1, then their network namespaces, veths, bridge, routes and cgroups are removed.
 # Keeps the PKI, logs and node disks in $PETS_CLUSTER_DIR; PETS_CLUSTER_PURGE=1 removes the dir.
 set -euo pipefail
@@ -32,7 +32,7 @@ if [[ -d "$DIR/pids" ]]; then
     if pid="$(pidfile_pid "$f")"; then
       stop_pid "$name" "$pid" || failed=1
     fi
-    rm -f "$f"
+    rm_pidfile "$f"
   done
   # node pid files of a run whose settings file is gone: only if they are still ours
   for f in "$DIR"/pids/node-*.pid; do
@@ -41,7 +41,7 @@ if [[ -d "$DIR/pids" ]]; then
       log "real node process $pid without settings file: SIGKILL"
       stop_pid "$(basename "$f" .pid)" "$pid" KILL || failed=1
     fi
-    rm -f "$f"
+    rm_pidfile "$f"
   done
 fi
 

@@ -5,9 +5,9 @@ DIR="${PETS_CLUSTER_DIR:-$HOME/.cache/pulumi-pets-cluster}"
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# ---- pid files: "<pid> <start time>" -----------------------------------------------------------
+# ---- pid files: NAME.pid holds the pid (as before), NAME.start its start time ------------------
 # The start time (clock ticks after boot, /proc/PID/stat field 22) tells our process from a later
-# one that got the same pid: nothing is ever signalled unless both match.
+# one that got the same pid: nothing is ever signalled unless it matches.
 proc_starttime() { # PID -> start time, or nothing when there is no such process
   local s
   s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
@@ -15,24 +15,35 @@ proc_starttime() { # PID -> start time, or nothing when there is no such process
   set -- $s                # $1 = state (field 3) ... start time = field 22
   echo "${20}"
 }
+# The command prefix that records both, then execs: setsid bash -c "$RECORD_PID" PIDFILE CMD...
+# shellcheck disable=SC2016
+RECORD_PID='f=$(cat /proc/$$/stat); read -r -a a <<<"${f##*) }"; echo "${a[19]}" >"${0%.pid}.start"; echo $$ >"$0.tmp" && mv "$0.tmp" "$0"; exec "$@"'
 # alive PID: exists and is not a zombie
 alive() { local st; st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1; [[ -n "$st" && "$st" != Z ]]; }
-# pidfile_pid FILE: the pid recorded in FILE if that process is still the one we started, else nothing.
-# Files written by older code (pid only) are trusted when the command line names our state dir.
+# our_cmdline PID: its command line names a file up.sh passes to what it starts (a bare "$DIR/"
+# would also match other programs when the state dir is a broad one such as $HOME)
+our_cmdline() {
+  local cmd
+  cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" || return 1
+  case "$cmd" in
+    *"$DIR/etcd"* | *"$DIR/pki/"* | *"$DIR/kube-"* | *"$DIR/kwok.kubeconfig"* | *"$DIR/Corefile"* | *"$DIR/nodes/"*) return 0 ;;
+  esac
+  return 1
+}
+# pidfile_pid FILE: the pid recorded in FILE if that process is still the one we started, else
+# nothing. Its start time must match FILE's .start; a pid file written by someone else (a test
+# restarting a kwok process writes only the .pid) is trusted only if the command line is ours.
 pidfile_pid() {
-  local f=$1 pid st cur
+  local f=$1 pid st="" cur
   [[ -f "$f" ]] || return 1
-  read -r pid st <"$f" 2>/dev/null || return 1
+  read -r pid _ <"$f" 2>/dev/null || return 1
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   alive "$pid" || return 1
-  if [[ -n "${st:-}" ]]; then
-    cur="$(proc_starttime "$pid")" || return 1
-    [[ "$cur" == "$st" ]] || return 1
-  else
-    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$DIR/" || return 1
-  fi
-  echo "$pid"
+  [[ -f "${f%.pid}.start" ]] && read -r st <"${f%.pid}.start"
+  cur="$(proc_starttime "$pid")" || return 1
+  if [[ -n "$st" && "$cur" == "$st" ]] || our_cmdline "$pid"; then echo "$pid"; else return 1; fi
 }
+rm_pidfile() { rm -f "$1" "${1%.pid}.start"; }
 # stop_pid NAME PID [TERM|KILL]: signal and wait until it is gone (SIGKILL after 10 s)
 stop_pid() {
   local name=$1 pid=$2 sig=${3:-TERM} i
@@ -77,16 +88,13 @@ real_index() { # NODE-NAME -> I
 cgroup_hierarchies() { # every mounted v1 hierarchy
   awk '$3 == "cgroup" {print $2}' /proc/self/mounts
 }
-# our_leftovers: pids of processes whose command line names one of the files up.sh passes to what
-# it starts (a state dir shared with other programs must not make theirs look like ours)
+# our_leftovers: pids of processes whose command line is ours (see our_cmdline)
 our_leftovers() {
-  local p cmd
+  local p
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     [[ "$p" == "$$" || "$p" == "$BASHPID" ]] && continue
-    cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline")" || continue
-    case "$cmd" in
-      *"$DIR/etcd"* | *"$DIR/pki/"* | *"$DIR/kube-"* | *"$DIR/kwok.kubeconfig"* | *"$DIR/Corefile"* | *"$DIR/nodes/"*) echo "$p" ;;
-    esac
+    our_cmdline "$p" && echo "$p"
   done
+  return 0
 }

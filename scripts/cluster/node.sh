@@ -242,11 +242,10 @@ start_node() {
   while read -r h; do
     [[ -d "$h/$cg" ]] && find "$h/$cg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
   done < <(awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/self/mounts)
-  # setsid: own session; the pid file gets "<pid> <start time>" before exec; nsenter and unshare
+  # setsid: own session; pid and start time recorded before exec (lib.sh); nsenter and unshare
   # exec in place, so that pid is unshare's, whose child is the node's PID 1 (--kill-child: if
   # unshare dies, so does the node).
-  setsid bash -c 'f=$(cat /proc/$$/stat); read -r -a a <<<"${f##*) }"; echo "$$ ${a[19]}" >"$0.tmp" && mv "$0.tmp" "$0"; exec "$@"' \
-    "$(pid_file "$i")" \
+  setsid bash -c "$RECORD_PID" "$(pid_file "$i")" \
     nsenter --net="/run/netns/$ns" -- \
     unshare --pid --fork --kill-child --mount --uts --propagation private --mount-proc -- \
     "$HERE/node-init.sh" "$nd" >>"$DIR/logs/$name.init.log" 2>&1 </dev/null &
@@ -261,14 +260,14 @@ start_node() {
 kill_node() {
   local i=$1 name u c
   name="$(real_node_name "$i")"
-  u="$(pidfile_pid "$(pid_file "$i")")" || { rm -f "$(pid_file "$i")"; return 0; }
+  u="$(pidfile_pid "$(pid_file "$i")")" || { rm_pidfile "$(pid_file "$i")"; return 0; }
   c="$(init_pid "$i" || true)"
   if [[ -n "$c" ]]; then kill -KILL "$c" 2>/dev/null || true; else kill -KILL "$u" 2>/dev/null || true; fi
   local n
   for n in $(seq 300); do alive "$u" || break; sleep 0.1; done
   alive "$u" && { kill -KILL "$u" 2>/dev/null || true; sleep 0.5; }
   alive "$u" && die "$name: unshare (pid $u) is still alive 30 s after its init was killed"
-  rm -f "$(pid_file "$i")"
+  rm_pidfile "$(pid_file "$i")"
 }
 
 partition() { ip link set "$(real_veth "$1")" down; }

@@ -244,11 +244,10 @@ fi
 
 # ---- processes ------------------------------------------------------------------------------
 # start NAME CMD...: detached (own session), log in logs/NAME.log, pid in pids/NAME.pid
-# The pid file holds "<pid> <start time>" (see lib.sh), written before exec.
+# and its start time in pids/NAME.start (see lib.sh), both written before exec.
 start() {
   local name=$1; shift
-  setsid bash -c 'f=$(cat /proc/$$/stat); read -r -a a <<<"${f##*) }"; echo "$$ ${a[19]}" >"$0.tmp" && mv "$0.tmp" "$0"; exec "$@"' \
-    "$DIR/pids/$name.pid" "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
+  setsid bash -c "$RECORD_PID" "$DIR/pids/$name.pid" "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
   local i
   for i in $(seq 50); do [[ -s "$DIR/pids/$name.pid" ]] && return 0; sleep 0.1; done
   die "$name did not start"
@@ -369,6 +368,9 @@ EOF
   wait_for "CoreDNS ready" coredns curl -fsS "http://$BRIDGE_IP:8181/ready"
   for n in "${REAL_NAMES[@]}"; do "$HERE/node.sh" wait-images "$n"; done
   log "real nodes: containerd up and images loaded after $(since "$t") (total $(since))"
+  for n in "${REAL_NAMES[@]}"; do # the node's own boot timings (node-init.sh)
+    log "  $n: $(grep -oE '(containerd up|images ready) \([0-9]+ms\)' "$DIR/logs/$n.init.log" | tail -n 2 | tr '\n' ' ')with $(grep -c ' imported ' "$DIR/logs/$n.init.log" || true) images imported"
+  done
 fi
 
 # ---- kwok nodes -----------------------------------------------------------------------------
