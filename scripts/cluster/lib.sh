@@ -36,10 +36,11 @@ our_cmdline() {
 pidfile_pid() {
   local f=$1 pid st="" cur
   [[ -f "$f" ]] || return 1
-  read -r pid _ <"$f" 2>/dev/null || return 1
+  # (a file written without a final newline still gives its value; read only reports EOF)
+  pid="$(head -c 32 "$f" 2>/dev/null | tr -d '[:space:]')"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   alive "$pid" || return 1
-  [[ -f "${f%.pid}.start" ]] && read -r st <"${f%.pid}.start"
+  [[ -f "${f%.pid}.start" ]] && st="$(head -c 32 "${f%.pid}.start" | tr -d '[:space:]')"
   cur="$(proc_starttime "$pid")" || return 1
   if [[ -n "$st" && "$cur" == "$st" ]] || our_cmdline "$pid"; then echo "$pid"; else return 1; fi
 }
