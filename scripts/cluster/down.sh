@@ -1,64 +1,60 @@
 #!/usr/bin/env bash
-# Stop everything scripts/cluster/up.sh started (kwok nodes, scheduler, controller-manager,
-# apiserver, etcd) and the cert-manager controller of cert-manager.sh, by the pids they recorded,
-# and check that nothing of it is left running.
-# Keeps the PKI and logs in $PETS_CLUSTER_DIR; PETS_CLUSTER_PURGE=1 removes the whole dir.
+# Stop everything scripts/cluster/up.sh started (real nodes, CoreDNS, kwok nodes, scheduler,
+# controller-manager, apiserver, etcd) and the cert-manager controller of cert-manager.sh, and check that nothing of it is left running.
+# Only processes recorded in our pid files are signalled, and only while their start time (or,
+# for a pid file someone else rewrote, their command line naming our files) still matches; real nodes are powered off by
+# their PID 1, then their network namespaces, veths, bridge, routes and cgroups are removed.
+# Keeps the PKI, logs and node disks in $PETS_CLUSTER_DIR; PETS_CLUSTER_PURGE=1 removes the dir.
 set -euo pipefail
-
-DIR="${PETS_CLUSTER_DIR:-$HOME/.cache/pulumi-pets-cluster}"
-log() { printf '[cluster] %s\n' "$*" >&2; }
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 T0=$(date +%s)
+failed=0
 
-# alive PID: exists and is not a zombie (an exited child of up.sh waits for its new parent to reap it)
-alive() { local st; st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1; [[ -n "$st" && "$st" != Z ]]; }
-
-stop_pid() { # NAME PID
-  local name=$1 pid=$2 i
-  alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 100); do
-    if ! alive "$pid"; then
-      (( i < 20 )) || log "$name (pid $pid) took $((i / 10)).$((i % 10))s to exit"
-      return 0
-    fi
-    sleep 0.1
-  done
-  log "$name (pid $pid) ignored SIGTERM for 10s: SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  for i in $(seq 50); do alive "$pid" || return 0; sleep 0.1; done
-  log "$name (pid $pid) is still there after SIGKILL"
-}
+# Real nodes first: their kubelets would otherwise log the API server going away.
+if [[ -f "$REAL_ENV" ]]; then
+  t=$(date +%s)
+  if "$HERE/node.sh" teardown; then
+    rm -f "$REAL_ENV" "$DIR/real-nodes.json"
+    log "real nodes powered off, network and cgroups removed in $(( $(date +%s) - t ))s"
+  else
+    failed=1
+  fi
+fi
 
 if [[ -d "$DIR/pids" ]]; then
   # reverse start order: cert-manager (scripts/cluster/cert-manager.sh) and nodes first, etcd last
-  for f in "$DIR/pids/cert-manager.pid" "$DIR"/pids/kwok-*.pid "$DIR/pids/kube-scheduler.pid" "$DIR/pids/kube-controller-manager.pid" \
-           "$DIR/pids/kube-apiserver.pid" "$DIR/pids/etcd.pid"; do
+  for f in "$DIR/pids/cert-manager.pid" "$DIR"/pids/kwok-*.pid "$DIR/pids/coredns.pid" "$DIR/pids/kube-scheduler.pid" \
+           "$DIR/pids/kube-controller-manager.pid" "$DIR/pids/kube-apiserver.pid" "$DIR/pids/etcd.pid"; do
     [[ -f "$f" ]] || continue
     name="$(basename "$f" .pid)"
-    pid="$(cat "$f" 2>/dev/null || true)"
-    if [[ "$pid" =~ ^[0-9]+$ ]]; then
-      # only a process that is still ours: its command line names our state dir
-      if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$DIR/"; then
-        stop_pid "$name" "$pid"
-      fi
+    if pid="$(pidfile_pid "$f")"; then
+      stop_pid "$name" "$pid" || failed=1
     fi
-    rm -f "$f"
+    rm_pidfile "$f"
+  done
+  # node pid files of a run whose settings file is gone: only if they are still ours
+  for f in "$DIR"/pids/node-*.pid; do
+    [[ -f "$f" ]] || continue
+    if pid="$(pidfile_pid "$f")"; then
+      log "real node process $pid without settings file: SIGKILL"
+      stop_pid "$(basename "$f" .pid)" "$pid" KILL || failed=1
+    fi
+    rm_pidfile "$f"
   done
 fi
 
-# Anything else still running with our state dir on its command line was started by up.sh too
-# (e.g. a pid file lost to a crash): stop it by its own pid.
-left="$(pgrep -f -- "$DIR/" || true)"
-for pid in $left; do
-  [[ "$pid" == "$$" || "$pid" == "$PPID" ]] && continue
-  log "stray process $pid: $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | cut -c1-100)"
-  stop_pid stray "$pid"
-done
-still="$(pgrep -f -- "$DIR/" | grep -vx -e "$$" -e "$PPID" || true)"
+# Anything still naming our files is reported, never signalled: its pid file is gone.
+still="$(our_leftovers | grep -vx -e "$$" -e "$PPID" || true)"
 if [[ -n "$still" ]]; then
-  log "ERROR: still running: $still"
+  for pid in $still; do log "still running: $pid $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | cut -c1-120)"; done
+  failed=1
+fi
+if [[ "$failed" != 0 ]]; then
+  log "ERROR: not everything could be stopped (see above)"
   exit 1
 fi
 rm -f "$DIR/cert-manager.ready"
-if [[ "${PETS_CLUSTER_PURGE:-0}" == 1 ]]; then rm -rf "$DIR"; fi
+if [[ "${PETS_CLUSTER_PURGE:-0}" == 1 ]]; then rm -rf --one-file-system "$DIR"; fi
 log "down in $(( $(date +%s) - T0 ))s; nothing left running"
