@@ -31,8 +31,12 @@ export interface StackConfig {
         storageClassName: string;
         reclaimPolicy: "Delete" | "Retain";
         nodePath?: string;
+        /** One directory every node mounts (NFS, say) instead of per-node directories: volumes are not pinned to a node. */
+        sharedFileSystemPath?: string;
         isDefaultClass: boolean;
         image?: string;
+        helperImage?: string;
+        imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
     };
 }
 
@@ -103,7 +107,20 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     known(val, "liberator", lib, LIBERATOR_KEYS);
     if (lib.enabled !== false && Object.keys(lib).every((k) => LIBERATOR_KEYS.includes(k))) checkLiberator(val, lib);
     const lp = section(val, "localPath", raw.localPath);
-    known(val, "localPath", lp, ["enabled", "namespace", "storageClassName", "reclaimPolicy", "nodePath", "isDefaultClass", "image"]);
+    known(val, "localPath", lp, [
+        "enabled",
+        "namespace",
+        "storageClassName",
+        "reclaimPolicy",
+        "nodePath",
+        "sharedFileSystemPath",
+        "isDefaultClass",
+        "image",
+        "helperImage",
+        "imagePullPolicy",
+    ]);
+    if (lp.nodePath !== undefined && lp.sharedFileSystemPath !== undefined)
+        val.fail("pets:localPath.sharedFileSystemPath", lp.sharedFileSystemPath, "must not be set together with pets:localPath.nodePath (one or the other)");
 
     const cfg: StackConfig = {
         namespace,
@@ -146,8 +163,14 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
             storageClassName: optString(val, "pets:localPath.storageClassName", lp.storageClassName, v.dns1123Subdomain) ?? "local-path",
             reclaimPolicy: choice(val, "pets:localPath.reclaimPolicy", lp.reclaimPolicy, ["Delete", "Retain"] as const, "Retain"),
             nodePath: optString(val, "pets:localPath.nodePath", lp.nodePath, v.absolutePath),
+            sharedFileSystemPath: optString(val, "pets:localPath.sharedFileSystemPath", lp.sharedFileSystemPath, v.absolutePath),
             isDefaultClass: bool(val, "pets:localPath.isDefaultClass", lp.isDefaultClass, false),
             image: optString(val, "pets:localPath.image", lp.image, v.image),
+            helperImage: optString(val, "pets:localPath.helperImage", lp.helperImage, v.image),
+            imagePullPolicy:
+                lp.imagePullPolicy === undefined
+                    ? undefined
+                    : choice(val, "pets:localPath.imagePullPolicy", lp.imagePullPolicy, ["Always", "IfNotPresent", "Never"] as const, "IfNotPresent"),
         },
     };
     val.throwIfInvalid();
@@ -176,6 +199,8 @@ export const LIBERATOR_KEYS = [
     "controllerReplicas",
     "peerKeySecret",
     "image",
+    "imagePullPolicy",
+    "nodeSelector",
     "logLevel",
 ];
 

@@ -50,7 +50,10 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
                 reclaimPolicy: lp.reclaimPolicy,
                 isDefaultClass: lp.isDefaultClass,
                 image: lp.image,
+                helperImage: lp.helperImage,
+                imagePullPolicy: lp.imagePullPolicy,
                 ...(lp.nodePath ? { nodePathMap: [{ node: "DEFAULT_PATH_FOR_NON_LISTED_NODES", paths: [lp.nodePath] }] } : {}),
+                ...(lp.sharedFileSystemPath ? { sharedFileSystemPath: lp.sharedFileSystemPath } : {}),
             },
             opts,
         );

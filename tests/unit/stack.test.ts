@@ -32,8 +32,11 @@ describe("stack config", () => {
                 storageClassName: "local-path",
                 reclaimPolicy: "Retain",
                 nodePath: undefined,
+                sharedFileSystemPath: undefined,
                 isDefaultClass: false,
                 image: undefined,
+                helperImage: undefined,
+                imagePullPolicy: undefined,
             },
         });
     });
@@ -60,6 +63,14 @@ describe("stack config", () => {
             'stack config: pets:localPath.nodePath = "data" is invalid: must be an absolute path such as "/var/lib/data" (starting with "/", without ".." segments)',
         ],
         [{ kubia: "on" }, 'stack config: pets:kubia = "on" is invalid: must be an object (a YAML mapping)'],
+        [
+            { localPath: { nodePath: "/data", sharedFileSystemPath: "/srv/nfs" } },
+            'stack config: pets:localPath.sharedFileSystemPath = "/srv/nfs" is invalid: must not be set together with pets:localPath.nodePath (one or the other)',
+        ],
+        [
+            { localPath: { imagePullPolicy: "Sometimes" } },
+            'stack config: pets:localPath.imagePullPolicy = "Sometimes" is invalid: must be one of "Always", "IfNotPresent", "Never"',
+        ],
         [
             { liberator: { selfFence: { timeoutSeconds: 2 } } },
             "stack config: pets:liberator.selfFence.timeoutSeconds = 2 is invalid: must be a whole number from 5 to 600",
