@@ -11,8 +11,6 @@ export * from "./certmanager";
 export * from "./privateca";
 export * from "./localpathprovisioner";
 export {
-    NodeLiberator,
-    resolveNodeLiberatorArgs,
     clusterRoleRules as liberatorClusterRoleRules,
     leaseRoleRules as liberatorLeaseRoleRules,
     agentLeaseRoleRules as liberatorAgentLeaseRoleRules,
@@ -21,9 +19,12 @@ export {
     agentPolicySpec as liberatorAgentPolicySpec,
     controllerEnv as liberatorControllerEnv,
     agentEnv as liberatorAgentEnv,
-    liberatorEnv,
     liberatorCode,
     liberatorSelector,
+} from "./liberatorspecs";
+export {
+    NodeLiberator,
+    resolveNodeLiberatorArgs,
     DEFAULT_LIBERATOR_IMAGE,
     DEFAULT_LIBERATOR_NAMESPACE,
     DEFAULT_LIBERATOR_SERVICE_ACCOUNT,
