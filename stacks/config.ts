@@ -16,7 +16,15 @@ export interface StackConfig {
         localVolumePolicy: "wait" | "delete-pvc";
         podManagementPolicy: "OrderedReady" | "Parallel";
     };
-    mysql: { enabled: boolean; replicas: number; image?: string; storageSize: string; database?: string; existingRootPasswordSecret?: string };
+    mysql: {
+        enabled: boolean;
+        replicas: number;
+        image?: string;
+        storageSize: string;
+        database?: string;
+        existingRootPasswordSecret?: string;
+        podManagementPolicy: "OrderedReady" | "Parallel";
+    };
     kubia: { enabled: boolean; replicas: number; image?: string };
     /** TLS for the pets through cert-manager and a private CA. */
     tls: { enabled: boolean; installCertManager: boolean; waitForReady: boolean };
@@ -97,7 +105,7 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     }
 
     const mysql = section(val, "mysql", raw.mysql);
-    known(val, "mysql", mysql, ["enabled", "replicas", "image", "storageSize", "database", "existingRootPasswordSecret"]);
+    known(val, "mysql", mysql, ["enabled", "replicas", "image", "storageSize", "database", "existingRootPasswordSecret", "podManagementPolicy"]);
     const kubia = section(val, "kubia", raw.kubia);
     known(val, "kubia", kubia, ["enabled", "replicas", "image"]);
 
@@ -149,6 +157,13 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
                 typeof x === "string" && /^[A-Za-z0-9_]{1,64}$/.test(x) ? undefined : "must be 1 to 64 letters, digits or '_'",
             ),
             existingRootPasswordSecret: optString(val, "pets:mysql.existingRootPasswordSecret", mysql.existingRootPasswordSecret, v.dns1123Subdomain),
+            podManagementPolicy: choice(
+                val,
+                "pets:mysql.podManagementPolicy",
+                mysql.podManagementPolicy,
+                ["OrderedReady", "Parallel"] as const,
+                "OrderedReady",
+            ),
         },
         renderYamlTo: optString(val, "pets:renderYamlTo", raw.renderYamlTo, (x) => v.nonEmptyString(x, "must be a directory path")),
         kubia: {

@@ -112,6 +112,7 @@ export function deployDev({ config, mysqlRootPassword }: DeployInputs) {
                 storageSize: config.mysql.storageSize,
                 storageClassName,
                 database: config.mysql.database,
+                workload: { podManagementPolicy: config.mysql.podManagementPolicy },
                 ...(tls ? { tls } : {}),
                 ...(config.mysql.existingRootPasswordSecret !== undefined || render
                     ? { existingRootPasswordSecret: config.mysql.existingRootPasswordSecret ?? RENDER_MODE_MYSQL_SECRET }

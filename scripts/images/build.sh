@@ -159,6 +159,7 @@ recipe_nginx() {
   base_files "$1" 'nginx:x:101:101:nginx:/nonexistent:/usr/sbin/nologin'
   busybox_applets "$1"
   install -m 0644 "$HERE/nginx/nginx.conf" "$1/etc/nginx/nginx.conf"
+  install -D -m 0644 "$HERE/nginx/default.conf" "$1/etc/nginx/conf.d/default.conf"
   mkdir -p "$1/usr/share/nginx/html" "$1/var/log/nginx"
   printf '<!DOCTYPE html>\n<html><body><h1>Welcome to nginx!</h1></body></html>\n' >"$1/usr/share/nginx/html/index.html"
   ln -sfn /dev/stdout "$1/var/log/nginx/access.log"

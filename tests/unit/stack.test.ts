@@ -23,7 +23,15 @@ describe("stack config", () => {
             },
             liberator: { enabled: true },
             tls: { enabled: false, installCertManager: false, waitForReady: true },
-            mysql: { enabled: true, replicas: 1, image: undefined, storageSize: "2Gi", database: undefined, existingRootPasswordSecret: undefined },
+            mysql: {
+                enabled: true,
+                replicas: 1,
+                image: undefined,
+                storageSize: "2Gi",
+                database: undefined,
+                existingRootPasswordSecret: undefined,
+                podManagementPolicy: "OrderedReady",
+            },
             renderYamlTo: undefined,
             kubia: { enabled: false, replicas: 2, image: undefined },
             localPath: {
