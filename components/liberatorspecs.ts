@@ -3,7 +3,18 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { ANN, HEARTBEAT_PREFIX, TOKEN_NODE_NAME_EXTRA, TOKEN_NODE_UID_EXTRA } from "../liberator/contract";
+import {
+    ANN,
+    EVENT_NAMESPACE,
+    FENCE_TOKEN_ENV,
+    flagEnv,
+    HEARTBEAT_PREFIX,
+    HTTP_PATHS,
+    NODE_LEASE_NAMESPACE,
+    POD_ENV,
+    TOKEN_NODE_NAME_EXTRA,
+    TOKEN_NODE_UID_EXTRA,
+} from "../liberator/contract";
 import { appSelector, COMPONENT_LABEL, MANAGED_BY, selectorText } from "./labels";
 import type { LiberatorMode, OrphanedVolumesPolicy, ResolvedNodeLiberator } from "./nodeliberator";
 import * as v from "./validation";
@@ -28,10 +39,6 @@ export const NODE_IMAGE_UID = 1000;
 /** Node flags: small heaps; the agent also runs without a JIT (fewer code pages resident). */
 export const CONTROLLER_NODE_FLAGS = ["--jitless", "--max-old-space-size=48", "--max-semi-space-size=2"];
 export const AGENT_NODE_FLAGS = ["--jitless", "--max-old-space-size=24", "--max-semi-space-size=1"];
-/** The Kubernetes namespace of the kubelets' Leases, which the controller watches. */
-const NODE_LEASE_NAMESPACE = "kube-node-lease";
-/** Events about cluster-scoped objects (Nodes, PVs) must live in "default". */
-const EVENT_NAMESPACE = "default";
 
 export interface RuleOptions {
     dryRun?: boolean;
@@ -156,64 +163,65 @@ export function agentPolicySpec(namespace: string, agentServiceAccount: string):
 
 /** The controller's environment (its flags as LIBERATOR_* variables), without the pod fields. */
 export function controllerEnv(r: ResolvedNodeLiberator, agentSelector?: string): { name: string; value: string }[] {
+    // By flag: each becomes its LIBERATOR_* variable (contract.flagEnv), which the process reads.
     const env: Record<string, string> = {
-        LIBERATOR_NAMESPACE: r.namespace,
-        LIBERATOR_LEASE_NAME: r.leaseName,
-        LIBERATOR_MODE: r.mode,
-        LIBERATOR_UNHEALTHY_AFTER: `${r.unhealthyAfterSeconds}s`,
-        LIBERATOR_MAX_UNHEALTHY: String(r.maxUnhealthy),
-        LIBERATOR_STORM_COOLDOWN: `${r.stormCooldownSeconds}s`,
-        LIBERATOR_MARGIN: `${r.selfFence.marginSeconds}s`,
-        LIBERATOR_SETTLE: `${r.selfFence.settleSeconds}s`,
-        LIBERATOR_RENEW_INTERVAL: `${r.heartbeatIntervalSeconds}s`,
-        LIBERATOR_UNSAFE_NO_FENCING: String(r.unsafeNoFencing),
-        LIBERATOR_REMEDIATE_CONTROL_PLANE: String(r.remediateControlPlane),
-        LIBERATOR_DRY_RUN: String(r.dryRun),
-        LIBERATOR_OPT_OUT_LABEL: r.optOutLabel,
-        LIBERATOR_FORCE_DELETE_PODS: String(r.forceDeletePods),
-        LIBERATOR_RELEASE_LOCAL_VOLUMES: String(r.releaseLocalVolumes),
-        LIBERATOR_ORPHANED_VOLUMES: r.orphanedVolumes,
-        LIBERATOR_ORPHANED_VOLUME_GRACE: `${r.orphanedVolumeGraceSeconds}s`,
-        LIBERATOR_STORM_WINDOW: `${r.stormWindowSeconds}s`,
-        LIBERATOR_LEASE_DURATION: `${r.leaseDurationSeconds}s`,
-        LIBERATOR_RENEW_DEADLINE: `${r.renewDeadlineSeconds}s`,
-        LIBERATOR_RETRY_PERIOD: `${r.retryPeriodSeconds}s`,
-        LIBERATOR_METRICS_ADDRESS: `0.0.0.0:${r.metricsPort}`,
-        LIBERATOR_LOG_LEVEL: r.logLevel,
-        ...(agentSelector ? { LIBERATOR_AGENT_SELECTOR: agentSelector } : {}),
+        namespace: r.namespace,
+        "lease-name": r.leaseName,
+        mode: r.mode,
+        "unhealthy-after": `${r.unhealthyAfterSeconds}s`,
+        "max-unhealthy": String(r.maxUnhealthy),
+        "storm-cooldown": `${r.stormCooldownSeconds}s`,
+        margin: `${r.selfFence.marginSeconds}s`,
+        settle: `${r.selfFence.settleSeconds}s`,
+        "renew-interval": `${r.heartbeatIntervalSeconds}s`,
+        "unsafe-no-fencing": String(r.unsafeNoFencing),
+        "remediate-control-plane": String(r.remediateControlPlane),
+        "dry-run": String(r.dryRun),
+        "opt-out-label": r.optOutLabel,
+        "force-delete-pods": String(r.forceDeletePods),
+        "release-local-volumes": String(r.releaseLocalVolumes),
+        "orphaned-volumes": r.orphanedVolumes,
+        "orphaned-volume-grace": `${r.orphanedVolumeGraceSeconds}s`,
+        "storm-window": `${r.stormWindowSeconds}s`,
+        "lease-duration": `${r.leaseDurationSeconds}s`,
+        "renew-deadline": `${r.renewDeadlineSeconds}s`,
+        "retry-period": `${r.retryPeriodSeconds}s`,
+        "metrics-address": `0.0.0.0:${r.metricsPort}`,
+        "log-level": r.logLevel,
+        ...(agentSelector ? { "agent-selector": agentSelector } : {}),
     };
     if (r.fence) {
-        env.LIBERATOR_FENCE_TIMEOUT = `${r.fence.timeoutSeconds}s`;
-        env.LIBERATOR_FENCE_RETRY = `${r.fence.retrySeconds}s`;
+        env["fence-timeout"] = `${r.fence.timeoutSeconds}s`;
+        env["fence-retry"] = `${r.fence.retrySeconds}s`;
         if (r.fence.type === "http") {
-            env.LIBERATOR_FENCE_URL = r.fence.url;
-            env.LIBERATOR_FENCE_METHOD = r.fence.method;
-            if (r.fence.caConfigMap) env.LIBERATOR_FENCE_CA_FILE = FENCE_CA_FILE;
-        } else env.LIBERATOR_FENCE_COMMAND = JSON.stringify(r.fence.command);
+            env["fence-url"] = r.fence.url;
+            env["fence-method"] = r.fence.method;
+            if (r.fence.caConfigMap) env["fence-ca-file"] = FENCE_CA_FILE;
+        } else env["fence-command"] = JSON.stringify(r.fence.command);
     }
-    return Object.entries(env).map(([name, value]) => ({ name, value }));
+    return Object.entries(env).map(([flag, value]) => ({ name: flagEnv(flag), value }));
 }
 
 /** The agent's environment, without the pod fields. */
 export function agentEnv(r: ResolvedNodeLiberator): { name: string; value: string }[] {
     const sf = r.selfFence;
     const env: Record<string, string> = {
-        LIBERATOR_NAMESPACE: r.namespace,
-        LIBERATOR_RENEW_INTERVAL: `${r.heartbeatIntervalSeconds}s`,
-        LIBERATOR_SELF_FENCE_TIMEOUT: `${sf.timeoutSeconds}s`,
-        LIBERATOR_FENCE_EXEC: `${sf.execSeconds}s`,
-        LIBERATOR_SELF_FENCE: String(sf.enabled),
-        LIBERATOR_LISTEN_ADDRESS: `0.0.0.0:${sf.peerPort}`,
-        LIBERATOR_PEER_KEY_FILE: `${LIBERATOR_PEER_KEY_PATH}/key`,
-        LIBERATOR_CRI_SOCKET: sf.criSocket,
-        LIBERATOR_KUBELET_NAME: sf.kubeletProcessName,
-        LIBERATOR_LOG_LEVEL: r.logLevel,
+        namespace: r.namespace,
+        "renew-interval": `${r.heartbeatIntervalSeconds}s`,
+        "self-fence-timeout": `${sf.timeoutSeconds}s`,
+        "fence-exec": `${sf.execSeconds}s`,
+        "self-fence": String(sf.enabled),
+        "listen-address": `0.0.0.0:${sf.peerPort}`,
+        "peer-key-file": `${LIBERATOR_PEER_KEY_PATH}/key`,
+        "cri-socket": sf.criSocket,
+        "kubelet-name": sf.kubeletProcessName,
+        "log-level": r.logLevel,
     };
     if (sf.watchdog) {
-        env.LIBERATOR_WATCHDOG_DEVICE = sf.watchdog.device;
-        if (sf.watchdog.timeoutSeconds !== undefined) env.LIBERATOR_WATCHDOG_TIMEOUT = `${sf.watchdog.timeoutSeconds}s`;
+        env["watchdog-device"] = sf.watchdog.device;
+        if (sf.watchdog.timeoutSeconds !== undefined) env["watchdog-timeout"] = `${sf.watchdog.timeoutSeconds}s`;
     }
-    return Object.entries(env).map(([name, value]) => ({ name, value }));
+    return Object.entries(env).map(([flag, value]) => ({ name: flagEnv(flag), value }));
 }
 
 let codeCache: Record<string, string> | undefined;
@@ -464,9 +472,9 @@ export function codeFromImage(): CodeShipping {
     return { volumes: [], mounts: [], annotations: {} };
 }
 
-const POD_ENV = [
-    { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-    { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+const POD_FIELDS = [
+    { name: POD_ENV.name, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    { name: POD_ENV.namespace, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
 ];
 
 /** The agent's container: root for the root-owned CRI socket, of all capabilities only KILL. */
@@ -478,13 +486,13 @@ export function renderAgentContainer(r: ResolvedNodeLiberator, image: pulumi.Inp
         imagePullPolicy: r.imagePullPolicy,
         command: ["node", ...AGENT_NODE_FLAGS, `${LIBERATOR_CODE_PATH}/agent.js`],
         env: [
-            { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
-            { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
-            ...POD_ENV,
+            { name: POD_ENV.node, valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+            { name: POD_ENV.hostIp, valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
+            ...POD_FIELDS,
             ...agentEnv(r),
         ],
         ports: [{ name: "peer", containerPort: sf.peerPort, hostPort: sf.peerPort, protocol: "TCP" }],
-        livenessProbe: { httpGet: { path: "/livez", port: "peer" }, initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3 },
+        livenessProbe: { httpGet: { path: HTTP_PATHS.livez, port: "peer" }, initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3 },
         resources: r.agentResources,
         securityContext: {
             // Root for the root-owned CRI socket; of all capabilities only KILL (the kubelet, and what is left in a fenced pod).
@@ -556,9 +564,9 @@ export function renderAgentDaemonSet(
 
 /** The controller's container: unprivileged, read-only; its settings as LIBERATOR_* variables, the fence hook's token from a Secret. */
 export function renderControllerContainer(r: ResolvedNodeLiberator, image: pulumi.Input<string>, code: CodeShipping): k8s.types.input.core.v1.Container {
-    const env: pulumi.Input<k8s.types.input.core.v1.EnvVar>[] = [...POD_ENV, ...controllerEnv(r, selectorText(liberatorSelector(r.name)))];
+    const env: pulumi.Input<k8s.types.input.core.v1.EnvVar>[] = [...POD_FIELDS, ...controllerEnv(r, selectorText(liberatorSelector(r.name)))];
     if (r.fence?.type === "http" && r.fence.tokenSecret) {
-        env.push({ name: "LIBERATOR_FENCE_TOKEN", valueFrom: { secretKeyRef: { name: r.fence.tokenSecret.name, key: r.fence.tokenSecret.key } } });
+        env.push({ name: FENCE_TOKEN_ENV, valueFrom: { secretKeyRef: { name: r.fence.tokenSecret.name, key: r.fence.tokenSecret.key } } });
     }
     const caMount = r.fence?.type === "http" && r.fence.caConfigMap ? [{ name: "fence-ca", mountPath: path.posix.dirname(FENCE_CA_FILE), readOnly: true }] : [];
     return {
@@ -568,8 +576,8 @@ export function renderControllerContainer(r: ResolvedNodeLiberator, image: pulum
         ...(code.controllerCommand ? { command: code.controllerCommand } : {}),
         env,
         ports: [{ name: "metrics", containerPort: r.metricsPort, protocol: "TCP" }],
-        readinessProbe: { httpGet: { path: "/healthz", port: "metrics" }, periodSeconds: 10, failureThreshold: 3 },
-        livenessProbe: { httpGet: { path: "/livez", port: "metrics" }, initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3 },
+        readinessProbe: { httpGet: { path: HTTP_PATHS.healthz, port: "metrics" }, periodSeconds: 10, failureThreshold: 3 },
+        livenessProbe: { httpGet: { path: HTTP_PATHS.livez, port: "metrics" }, initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3 },
         resources: r.resources,
         securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true, runAsNonRoot: true },
         volumeMounts: [...r.extraVolumeMounts, ...code.mounts, ...caMount],
@@ -603,7 +611,7 @@ export function renderControllerDeployment(
                         ...refs.code.annotations,
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": String(r.metricsPort),
-                        "prometheus.io/path": "/metrics",
+                        "prometheus.io/path": HTTP_PATHS.metrics,
                     },
                 },
                 spec: {

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { ANN, DEFAULT_OPT_OUT_LABEL, DEFAULTS, LIMITS, timingProblems } from "../liberator/contract";
+import { ANN, DEFAULT_NAMESPACE, DEFAULT_OPT_OUT_LABEL, DEFAULTS, LIMITS, timingProblems } from "../liberator/contract";
 import { GeneratedPassword } from "./generatedpassword";
 import { checkReservedLabels, COMPONENT_LABEL, SELECTOR_LABEL_KEYS } from "./labels";
 import * as specs from "./liberatorspecs";
@@ -22,7 +22,7 @@ export type OrphanedVolumesPolicy = "ignore" | "report" | "delete";
 
 /** The official Node.js image, pinned to a release so every node runs the same runtime. */
 export const DEFAULT_LIBERATOR_IMAGE = "node:22.12.0-alpine";
-export const DEFAULT_LIBERATOR_NAMESPACE = "tkr-system";
+export const DEFAULT_LIBERATOR_NAMESPACE = DEFAULT_NAMESPACE;
 /** The controller's ServiceAccount (the only holder of write verbs); the agents' is `<this>-agent`. */
 export const DEFAULT_LIBERATOR_SERVICE_ACCOUNT = "high-availability";
 /** Nodes carrying this label are never remediated. Same value as the controller's default. */
