@@ -11,7 +11,7 @@ if diff -r "$before" "$after" >/dev/null; then
     echo "[compare] identical: diff -r $before $after is empty"
     exit 0
 fi
-diff -r "$before" "$after" | head -40
+diff -rq "$before" "$after" | head -40
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for side in before after; do
@@ -33,5 +33,5 @@ if diff -r "$tmp/before" "$tmp/after" >/dev/null; then
     exit 1
 fi
 echo "[compare] they differ beyond the liberator's shipped code:"
-diff -r "$tmp/before" "$tmp/after" | head -80
+diff -r "$tmp/before" "$tmp/after" | cut -c1-400 | head -80
 exit 2

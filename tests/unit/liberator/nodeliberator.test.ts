@@ -298,12 +298,19 @@ describe("NodeLiberator defaults", () => {
             "fence.js",
             "flags.js",
             "host.js",
+            "inspect.js",
             "kube.js",
             "leader.js",
+            "loop.js",
             "main.js",
+            "memory.js",
             "metrics.js",
             "peers.js",
+            "perform.js",
+            "plan.js",
+            "report.js",
             "selffence.js",
+            "views.js",
             "watchdog.js",
             "yaml.js",
         ]);
@@ -544,6 +551,24 @@ describe("NodeLiberator options", () => {
             criSocket: "/run/k3s/containerd/containerd.sock",
             peerKeyFile: "/etc/liberator/peer-key/key",
         });
+    });
+
+    test("the variables the component sets are the processes' flags, named by the contract's rule", async () => {
+        const c = await import("../../../liberator/contract");
+        const { OPTIONS } = await import("../../../liberator/config");
+        const { AGENT_OPTIONS } = await import("../../../liberator/agent");
+        // Every flag's variable follows the rule, except the pod's own fields (downward API).
+        for (const o of [...OPTIONS, ...AGENT_OPTIONS]) expect([c.flagEnv(o.flag), ...Object.values(c.POD_ENV)]).toContain(o.env);
+        const o = renderAll({
+            fence: { url: "https://pdu.example/off/{node}", tokenSecret: { name: "pdu", key: "t" }, caConfigMap: { name: "ca", key: "ca.pem" } },
+            selfFence: { watchdog: { device: "/dev/watchdog", timeoutSeconds: 5 } },
+        });
+        // Besides their flags' variables, both read the pod's namespace, and the controller the fence token.
+        const unread = (container: any, options: { env: string }[]) =>
+            container.env.map((e: any) => e.name).filter((n: string) => !options.some((x) => x.env === n));
+        expect(unread(o.ctl, OPTIONS)).toEqual([c.POD_ENV.namespace, c.FENCE_TOKEN_ENV]);
+        expect(unread(o.agent, AGENT_OPTIONS)).toEqual([c.POD_ENV.namespace]);
+        expect(unread(renderAll({ fence: { command: ["/hooks/off"] } }).ctl, OPTIONS)).toEqual([c.POD_ENV.namespace]);
     });
 
     test("the component's constants are the contract's", async () => {
