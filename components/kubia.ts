@@ -79,7 +79,18 @@ http.createServer((req, res) => {
 process.on("SIGTERM", () => process.exit(0));
 `;
 
-export function resolveKubiaArgs(name: string, args: KubiaArgs, codeConfigMap = `${name}-app`): StatefulWorkloadArgs {
+/** KubiaArgs with every default applied; produced by `resolveKubiaArgs`. */
+export interface ResolvedKubia {
+    namespace: pulumi.Input<string>;
+    /** The ConfigMap with the app. */
+    appConfigMapName: string;
+    /** The StatefulWorkload it builds on (already validated). */
+    workload: StatefulWorkloadArgs;
+}
+
+/** Defaults of Kubia's fields, and the StatefulWorkload args it builds on (validated there). */
+export function resolveKubiaArgs(name: string, args: KubiaArgs): ResolvedKubia {
+    const codeConfigMap = `${name}-app`;
     const statefulSetName = args.workload?.statefulSetName ?? name;
     const swArgs: StatefulWorkloadArgs = {
         // The app needs no root: the node image's own user, with the volume group-owned by it.
@@ -105,7 +116,12 @@ export function resolveKubiaArgs(name: string, args: KubiaArgs, codeConfigMap = 
         clientService: args.clientService ?? true,
     };
     resolveStatefulWorkloadArgs(name, swArgs, `Kubia "${name}"`);
-    return swArgs;
+    return { namespace: args.namespace ?? "default", appConfigMapName: codeConfigMap, workload: swArgs };
+}
+
+/** The ConfigMap with the app, mounted read-only at /opt/kubia. */
+export function renderKubiaAppConfigMap(r: ResolvedKubia): k8s.core.v1.ConfigMapArgs {
+    return { apiVersion: "v1", kind: "ConfigMap", metadata: { name: r.appConfigMapName, namespace: r.namespace }, data: { "app.js": KUBIA_APP } };
 }
 
 /** The "kubia" pet of Kubernetes in Action, chapter 10: each pod stores data in its own 1Mi claim and finds peers through SRV records. */
@@ -116,14 +132,10 @@ export class Kubia extends pulumi.ComponentResource {
     public readonly podDnsNames: pulumi.Output<string[]>;
 
     constructor(name: string, args: KubiaArgs = {}, opts?: pulumi.ComponentResourceOptions) {
-        const swArgs = resolveKubiaArgs(name, args);
+        const r = resolveKubiaArgs(name, args);
         super("pets:index:Kubia", name, {}, opts);
-        this.app = new k8s.core.v1.ConfigMap(
-            `${name}-app`,
-            { metadata: { name: `${name}-app`, namespace: args.namespace ?? "default" }, data: { "app.js": KUBIA_APP } },
-            { parent: this },
-        );
-        this.workload = new StatefulWorkload(name, swArgs, { parent: this, dependsOn: [this.app] });
+        this.app = new k8s.core.v1.ConfigMap(`${name}-app`, renderKubiaAppConfigMap(r), { parent: this });
+        this.workload = new StatefulWorkload(name, r.workload, { parent: this, dependsOn: [this.app] });
         this.srvName = this.workload.srvName;
         this.podDnsNames = this.workload.podDnsNames;
         this.registerOutputs({ srvName: this.srvName, podDnsNames: this.podDnsNames });

@@ -2,6 +2,7 @@ import * as crypto from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
+import { appSelector, checkReservedLabels, MANAGED_BY, mapInput, SELECTOR_LABEL_KEYS } from "./labels";
 import * as v from "./validation";
 
 /**
@@ -95,6 +96,9 @@ export interface ResolvedLocalPathProvisioner {
     name: string;
     namespace: string;
     createNamespace: boolean;
+    /** As given (or the default): checked now when plain; an Output is checked by the constructor when it resolves. */
+    image: pulumi.Input<string>;
+    helperImage: pulumi.Input<string>;
     /** Name of the ClusterRole and ClusterRoleBinding: `<namespace>:<name>`. */
     clusterRoleName: string;
     provisionerName: string;
@@ -109,6 +113,9 @@ export interface ResolvedLocalPathProvisioner {
     teardownScript: string;
     imagePullPolicy: "Always" | "IfNotPresent" | "Never";
     debug: boolean;
+    resources: pulumi.Input<k8s.types.input.core.v1.ResourceRequirements>;
+    nodeSelector?: Record<string, string>;
+    tolerations?: pulumi.Input<k8s.types.input.core.v1.Toleration>[];
     labels: Record<string, string>;
 }
 
@@ -179,7 +186,48 @@ export function resolveLocalPathProvisionerArgs(
     const volumeBindingMode = args.volumeBindingMode ?? "WaitForFirstConsumer";
     val.check("volumeBindingMode", volumeBindingMode, v.oneOf(volumeBindingMode, ["WaitForFirstConsumer", "Immediate"]));
 
-    // Where volumes live: per-node paths, or one filesystem shared by all nodes.
+    const config = resolveVolumeRoots(val, args, volumeType, volumeBindingMode);
+    const parameters = resolveClassParameters(val, args, config);
+
+    const setupScript = args.setupScript ?? DEFAULT_LOCAL_PATH_SETUP_SCRIPT;
+    val.check("setupScript", setupScript, v.nonEmptyString(setupScript));
+    const teardownScript = args.teardownScript ?? DEFAULT_LOCAL_PATH_TEARDOWN_SCRIPT;
+    val.check("teardownScript", teardownScript, v.nonEmptyString(teardownScript));
+
+    const labels = args.labels ?? {};
+    v.checkLabels(val, "labels", labels);
+    v.checkLabels(val, "nodeSelector", args.nodeSelector);
+    checkReservedLabels(val, labels, SELECTOR_LABEL_KEYS, "the provisioner's pod");
+
+    val.throwIfInvalid();
+    return {
+        name,
+        namespace,
+        createNamespace,
+        image: args.image ?? DEFAULT_LOCAL_PATH_IMAGE,
+        helperImage: args.helperImage ?? DEFAULT_LOCAL_PATH_HELPER_IMAGE,
+        clusterRoleName: `${namespace}:${name}`,
+        provisionerName,
+        storageClassName,
+        isDefaultClass: args.isDefaultClass ?? false,
+        reclaimPolicy,
+        volumeBindingMode,
+        volumeType,
+        config,
+        parameters,
+        setupScript,
+        teardownScript,
+        imagePullPolicy,
+        debug: args.debug ?? true,
+        resources: args.resources ?? { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+        nodeSelector: args.nodeSelector,
+        tolerations: args.tolerations,
+        labels,
+    };
+}
+
+/** Where volumes live: per-node paths (nodePathMap), or one filesystem every node mounts; plus the helper pods' timeout. */
+function resolveVolumeRoots(val: v.Validator, args: LocalPathProvisionerArgs, volumeType: string, volumeBindingMode: string): LocalPathConfig {
     const shared = args.sharedFileSystemPath;
     const config: LocalPathConfig = {};
     if (shared !== undefined) {
@@ -209,8 +257,12 @@ export function resolveLocalPathProvisionerArgs(
     if (args.cmdTimeoutSeconds !== undefined) {
         if (val.check("cmdTimeoutSeconds", args.cmdTimeoutSeconds, v.wholeNumber(args.cmdTimeoutSeconds, 1))) config.cmdTimeoutSeconds = args.cmdTimeoutSeconds;
     }
+    return config;
+}
 
-    // StorageClass parameters the provisioner reads.
+/** The StorageClass parameters the provisioner reads: nodePath, pathPattern, nodeAffinityKey. */
+function resolveClassParameters(val: v.Validator, args: LocalPathProvisionerArgs, config: LocalPathConfig): Record<string, string> {
+    const shared = args.sharedFileSystemPath;
     const parameters: Record<string, string> = {};
     if (args.nodePath !== undefined) {
         if (val.check("nodePath", args.nodePath, localVolumeRoot(args.nodePath))) {
@@ -242,40 +294,7 @@ export function resolveLocalPathProvisionerArgs(
         if (val.check("nodeAffinityKey", args.nodeAffinityKey, v.labelKey(args.nodeAffinityKey))) parameters.nodeAffinityKey = args.nodeAffinityKey;
         if (shared !== undefined) val.fail("nodeAffinityKey", args.nodeAffinityKey, "needs nodePathMap: shared-filesystem volumes have no node affinity");
     }
-
-    const setupScript = args.setupScript ?? DEFAULT_LOCAL_PATH_SETUP_SCRIPT;
-    val.check("setupScript", setupScript, v.nonEmptyString(setupScript));
-    const teardownScript = args.teardownScript ?? DEFAULT_LOCAL_PATH_TEARDOWN_SCRIPT;
-    val.check("teardownScript", teardownScript, v.nonEmptyString(teardownScript));
-
-    const labels = args.labels ?? {};
-    v.checkLabels(val, "labels", labels);
-    v.checkLabels(val, "nodeSelector", args.nodeSelector);
-    for (const reserved of ["app.kubernetes.io/name", "app.kubernetes.io/instance"]) {
-        if (reserved in labels)
-            val.fail(`labels["${reserved}"]`, labels[reserved], "is set by the component (it selects the provisioner's pod) and cannot be overridden");
-    }
-
-    val.throwIfInvalid();
-    return {
-        name,
-        namespace,
-        createNamespace,
-        clusterRoleName: `${namespace}:${name}`,
-        provisionerName,
-        storageClassName,
-        isDefaultClass: args.isDefaultClass ?? false,
-        reclaimPolicy,
-        volumeBindingMode,
-        volumeType,
-        config,
-        parameters,
-        setupScript,
-        teardownScript,
-        imagePullPolicy,
-        debug: args.debug ?? true,
-        labels,
-    };
+    return parameters;
 }
 
 /** The rules upstream's canonicalizeConfig enforces, checked before anything is applied. */
@@ -465,7 +484,169 @@ export function localPathProvisionerCommand(r: Pick<ResolvedLocalPathProvisioner
 
 /** Labels that select the provisioner's pod. */
 export function localPathSelector(name: string): Record<string, string> {
-    return { "app.kubernetes.io/name": "local-path-provisioner", "app.kubernetes.io/instance": name };
+    return appSelector("local-path-provisioner", name);
+}
+
+/** The labels of every object: the user's, the selector's and managed-by. */
+export function localPathLabels(r: Pick<ResolvedLocalPathProvisioner, "labels" | "name">): Record<string, string> {
+    return { ...r.labels, ...localPathSelector(r.name), ...MANAGED_BY };
+}
+
+// --- render: the resolved args as Kubernetes objects ------------------------------------------
+// Pure: plain values give plain objects. The names of sibling objects (namespace, ServiceAccount,
+// Role, ConfigMap) may be Outputs: the constructor passes its resources' names, so each object
+// depends on what it names.
+
+/** The namespace; helper pods mount hostPath volumes, which only the privileged Pod Security level admits. */
+export function renderLocalPathNamespace(r: ResolvedLocalPathProvisioner): k8s.core.v1.NamespaceArgs {
+    return {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: {
+            name: r.namespace,
+            // The provisioner's own pod is restricted anyway.
+            labels: { ...localPathLabels(r), "pod-security.kubernetes.io/enforce": "privileged" },
+        },
+    };
+}
+
+export function renderLocalPathServiceAccount(r: ResolvedLocalPathProvisioner, namespace: pulumi.Input<string>): k8s.core.v1.ServiceAccountArgs {
+    return { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: r.name, namespace, labels: localPathLabels(r) } };
+}
+
+/** The ServiceAccount as an RBAC subject. */
+function subjects(serviceAccount: pulumi.Input<string>, namespace: pulumi.Input<string>) {
+    return [{ kind: "ServiceAccount", name: serviceAccount, namespace }];
+}
+
+export function renderLocalPathRole(r: ResolvedLocalPathProvisioner, namespace: pulumi.Input<string>): k8s.rbac.v1.RoleArgs {
+    return { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: r.name, namespace, labels: localPathLabels(r) }, rules: roleRules() };
+}
+
+export function renderLocalPathRoleBinding(
+    r: ResolvedLocalPathProvisioner,
+    refs: { namespace: pulumi.Input<string>; role: pulumi.Input<string>; serviceAccount: pulumi.Input<string> },
+): k8s.rbac.v1.RoleBindingArgs {
+    return {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: r.name, namespace: refs.namespace, labels: localPathLabels(r) },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: refs.role },
+        subjects: subjects(refs.serviceAccount, refs.namespace),
+    };
+}
+
+export function renderLocalPathClusterRole(r: ResolvedLocalPathProvisioner): k8s.rbac.v1.ClusterRoleArgs {
+    return {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: r.clusterRoleName, labels: localPathLabels(r) },
+        rules: clusterRoleRules(),
+    };
+}
+
+export function renderLocalPathClusterRoleBinding(
+    r: ResolvedLocalPathProvisioner,
+    refs: { namespace: pulumi.Input<string>; clusterRole: pulumi.Input<string>; serviceAccount: pulumi.Input<string> },
+): k8s.rbac.v1.ClusterRoleBindingArgs {
+    return {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: r.clusterRoleName, labels: localPathLabels(r) },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: refs.clusterRole },
+        subjects: subjects(refs.serviceAccount, refs.namespace),
+    };
+}
+
+/** The ConfigMap (config.json, scripts, helper pod template), named after a hash of its data. */
+export function renderLocalPathConfigMap(
+    r: ResolvedLocalPathProvisioner,
+    namespace: pulumi.Input<string>,
+    helperImage: pulumi.Input<string>,
+): k8s.core.v1.ConfigMapArgs {
+    const data = mapInput(helperImage, (img) => buildLocalPathConfigMapData(r, img));
+    return {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: mapInput(data, (d) => localPathConfigMapName(r.name, d)), namespace, labels: localPathLabels(r) },
+        data,
+    };
+}
+
+/** The provisioner's container: upstream's command and probes, a restricted, read-only container. */
+export function renderLocalPathContainer(
+    r: ResolvedLocalPathProvisioner,
+    image: pulumi.Input<string>,
+    configMap: pulumi.Input<string>,
+): k8s.types.input.core.v1.Container {
+    return {
+        name: "local-path-provisioner",
+        image,
+        imagePullPolicy: r.imagePullPolicy,
+        command: mapInput(configMap, (cm) => localPathProvisionerCommand(r, cm)),
+        ports: [{ name: "health", containerPort: LOCAL_PATH_HEALTH_PORT, protocol: "TCP" }],
+        startupProbe: {
+            httpGet: { path: "/health", port: "health" },
+            initialDelaySeconds: 5,
+            periodSeconds: 5,
+            failureThreshold: 12,
+        },
+        livenessProbe: { httpGet: { path: "/health", port: "health" }, initialDelaySeconds: 10, periodSeconds: 10 },
+        readinessProbe: { httpGet: { path: "/ready", port: "health" }, initialDelaySeconds: 5, periodSeconds: 5 },
+        env: [
+            { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+            { name: "CONFIG_MOUNT_PATH", value: LOCAL_PATH_CONFIG_MOUNT_PATH },
+            { name: "HEALTH_PORT", value: String(LOCAL_PATH_HEALTH_PORT) },
+        ],
+        volumeMounts: [{ name: "config-volume", mountPath: LOCAL_PATH_CONFIG_MOUNT_PATH }],
+        resources: r.resources,
+        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true },
+    };
+}
+
+/** The provisioner's Deployment: one replica, recreated (never an old and a new pod side by side). */
+export function renderLocalPathDeployment(
+    r: ResolvedLocalPathProvisioner,
+    refs: { namespace: pulumi.Input<string>; image: pulumi.Input<string>; serviceAccount: pulumi.Input<string>; configMap: pulumi.Input<string> },
+): k8s.apps.v1.DeploymentArgs {
+    const labels = localPathLabels(r);
+    return {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: r.name, namespace: refs.namespace, labels },
+        spec: {
+            replicas: 1,
+            // Leader election is off upstream: never run an old and a new pod side by side.
+            strategy: { type: "Recreate" },
+            selector: { matchLabels: localPathSelector(r.name) },
+            template: {
+                metadata: { labels },
+                spec: {
+                    serviceAccountName: refs.serviceAccount,
+                    // The image is a static binary on scratch with no user of its own; it only
+                    // talks to the API server, so it runs as nobody with a read-only root.
+                    securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: "RuntimeDefault" } },
+                    ...(r.nodeSelector ? { nodeSelector: r.nodeSelector } : {}),
+                    ...(r.tolerations ? { tolerations: r.tolerations } : {}),
+                    containers: [renderLocalPathContainer(r, refs.image, refs.configMap)],
+                    volumes: [{ name: "config-volume", configMap: { name: refs.configMap } }],
+                },
+            },
+        },
+    };
+}
+
+/** The StorageClass: this provisioner's name, the binding mode, the reclaim policy and parameters. */
+export function renderLocalPathStorageClass(r: ResolvedLocalPathProvisioner): k8s.storage.v1.StorageClassArgs {
+    return {
+        apiVersion: "storage.k8s.io/v1",
+        kind: "StorageClass",
+        metadata: { name: r.storageClassName, labels: localPathLabels(r), annotations: localPathStorageClassAnnotations(r) },
+        provisioner: r.provisionerName,
+        volumeBindingMode: r.volumeBindingMode,
+        reclaimPolicy: r.reclaimPolicy,
+        ...(Object.keys(r.parameters).length > 0 ? { parameters: r.parameters } : {}),
+    };
 }
 
 /**
@@ -492,163 +673,42 @@ export class LocalPathProvisioner extends pulumi.ComponentResource {
         const context = `LocalPathProvisioner "${name}"`;
         const r = resolveLocalPathProvisionerArgs(name, args, context);
         super("pets:index:LocalPathProvisioner", name, {}, opts);
+        // Images given as Outputs are checked when they resolve.
+        const image = v.checkInput(context, "image", r.image, v.image);
+        const helperImage = v.checkInput(context, "helperImage", r.helperImage, v.image);
+        const parent = { parent: this };
 
-        const image = v.checkInput(context, "image", args.image ?? DEFAULT_LOCAL_PATH_IMAGE, v.image);
-        const helperImage = v.checkInput(context, "helperImage", args.helperImage ?? DEFAULT_LOCAL_PATH_HELPER_IMAGE, v.image);
-        const selector = localPathSelector(name);
-        const labels = { ...r.labels, ...selector, "app.kubernetes.io/managed-by": "pulumi" };
-
-        let namespace: pulumi.Output<string>;
-        if (r.createNamespace) {
-            this.namespaceResource = new k8s.core.v1.Namespace(
-                `${name}-ns`,
-                {
-                    metadata: {
-                        name: r.namespace,
-                        // Helper pods mount hostPath volumes, which the baseline and restricted
-                        // Pod Security levels forbid; the provisioner's own pod is restricted anyway.
-                        labels: { ...labels, "pod-security.kubernetes.io/enforce": "privileged" },
-                    },
-                },
-                { parent: this },
-            );
-            namespace = this.namespaceResource.metadata.name;
-        } else {
-            namespace = pulumi.output(r.namespace);
-        }
-
-        const serviceAccount = new k8s.core.v1.ServiceAccount(
-            `${name}-sa`,
-            {
-                metadata: { name: r.name, namespace, labels },
-            },
-            { parent: this },
-        );
-        const subjects = [{ kind: "ServiceAccount", name: serviceAccount.metadata.name, namespace }];
-
-        const role = new k8s.rbac.v1.Role(
-            `${name}-role`,
-            {
-                metadata: { name: r.name, namespace, labels },
-                rules: roleRules(),
-            },
-            { parent: this },
-        );
-        const roleBinding = new k8s.rbac.v1.RoleBinding(
-            `${name}-rolebinding`,
-            {
-                metadata: { name: r.name, namespace, labels },
-                roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
-                subjects,
-            },
-            { parent: this },
-        );
-        const clusterRole = new k8s.rbac.v1.ClusterRole(
-            `${name}-clusterrole`,
-            {
-                metadata: { name: r.clusterRoleName, labels },
-                rules: clusterRoleRules(),
-            },
-            { parent: this },
-        );
+        if (r.createNamespace) this.namespaceResource = new k8s.core.v1.Namespace(`${name}-ns`, renderLocalPathNamespace(r), parent);
+        const namespace = this.namespaceResource ? this.namespaceResource.metadata.name : pulumi.output(r.namespace);
+        const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, renderLocalPathServiceAccount(r, namespace), parent);
+        const role = new k8s.rbac.v1.Role(`${name}-role`, renderLocalPathRole(r, namespace), parent);
+        const refs = { namespace, serviceAccount: serviceAccount.metadata.name };
+        const roleBinding = new k8s.rbac.v1.RoleBinding(`${name}-rolebinding`, renderLocalPathRoleBinding(r, { ...refs, role: role.metadata.name }), parent);
+        const clusterRole = new k8s.rbac.v1.ClusterRole(`${name}-clusterrole`, renderLocalPathClusterRole(r), parent);
         const clusterRoleBinding = new k8s.rbac.v1.ClusterRoleBinding(
             `${name}-clusterrolebinding`,
-            {
-                metadata: { name: r.clusterRoleName, labels },
-                roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
-                subjects,
-            },
-            { parent: this },
+            renderLocalPathClusterRoleBinding(r, { ...refs, clusterRole: clusterRole.metadata.name }),
+            parent,
         );
-
-        const data = pulumi.output(helperImage).apply((img) => buildLocalPathConfigMapData(r, img));
-        this.configMap = new k8s.core.v1.ConfigMap(
-            `${name}-config`,
-            {
-                metadata: { name: data.apply((d) => localPathConfigMapName(r.name, d)), namespace, labels },
-                data,
-            },
-            { parent: this },
-        );
-
+        this.configMap = new k8s.core.v1.ConfigMap(`${name}-config`, renderLocalPathConfigMap(r, namespace, helperImage), parent);
         this.deployment = new k8s.apps.v1.Deployment(
             `${name}-provisioner`,
-            {
-                metadata: { name: r.name, namespace, labels },
-                spec: {
-                    replicas: 1,
-                    // Leader election is off upstream: never run an old and a new pod side by side.
-                    strategy: { type: "Recreate" },
-                    selector: { matchLabels: selector },
-                    template: {
-                        metadata: { labels },
-                        spec: {
-                            serviceAccountName: serviceAccount.metadata.name,
-                            // The image is a static binary on scratch with no user of its own; it only
-                            // talks to the API server, so it runs as nobody with a read-only root.
-                            securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: "RuntimeDefault" } },
-                            ...(args.nodeSelector ? { nodeSelector: args.nodeSelector } : {}),
-                            ...(args.tolerations ? { tolerations: args.tolerations } : {}),
-                            containers: [
-                                {
-                                    name: "local-path-provisioner",
-                                    image,
-                                    imagePullPolicy: r.imagePullPolicy,
-                                    command: this.configMap.metadata.name.apply((cm) => localPathProvisionerCommand(r, cm)),
-                                    ports: [{ name: "health", containerPort: LOCAL_PATH_HEALTH_PORT, protocol: "TCP" }],
-                                    startupProbe: {
-                                        httpGet: { path: "/health", port: "health" },
-                                        initialDelaySeconds: 5,
-                                        periodSeconds: 5,
-                                        failureThreshold: 12,
-                                    },
-                                    livenessProbe: { httpGet: { path: "/health", port: "health" }, initialDelaySeconds: 10, periodSeconds: 10 },
-                                    readinessProbe: { httpGet: { path: "/ready", port: "health" }, initialDelaySeconds: 5, periodSeconds: 5 },
-                                    env: [
-                                        { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
-                                        { name: "CONFIG_MOUNT_PATH", value: LOCAL_PATH_CONFIG_MOUNT_PATH },
-                                        { name: "HEALTH_PORT", value: String(LOCAL_PATH_HEALTH_PORT) },
-                                    ],
-                                    volumeMounts: [{ name: "config-volume", mountPath: LOCAL_PATH_CONFIG_MOUNT_PATH }],
-                                    resources: args.resources ?? { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
-                                    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true },
-                                },
-                            ],
-                            volumes: [{ name: "config-volume", configMap: { name: this.configMap.metadata.name } }],
-                        },
-                    },
-                },
-            },
-            {
-                parent: this,
-                // It crash-loops without its permissions; on destroy they outlive it, so volumes
-                // deleted meanwhile are still torn down.
-                dependsOn: [roleBinding, clusterRoleBinding],
-            },
+            renderLocalPathDeployment(r, { ...refs, image, configMap: this.configMap.metadata.name }),
+            // It crash-loops without its permissions; on destroy they outlive it, so volumes
+            // deleted meanwhile are still torn down.
+            { parent: this, dependsOn: [roleBinding, clusterRoleBinding] },
         );
-
-        this.storageClass = new k8s.storage.v1.StorageClass(
-            `${name}-storageclass`,
-            {
-                metadata: { name: r.storageClassName, labels, annotations: localPathStorageClassAnnotations(r) },
-                provisioner: r.provisionerName,
-                volumeBindingMode: r.volumeBindingMode,
-                reclaimPolicy: r.reclaimPolicy,
-                ...(Object.keys(r.parameters).length > 0 ? { parameters: r.parameters } : {}),
-            },
-            {
-                parent: this,
-                // The API server refuses changes to these; the name is fixed, so delete first. Existing
-                // volumes keep working: a PV does not need its StorageClass.
-                replaceOnChanges: ["provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"],
-                deleteBeforeReplace: true,
-            },
-        );
+        this.storageClass = new k8s.storage.v1.StorageClass(`${name}-storageclass`, renderLocalPathStorageClass(r), {
+            parent: this,
+            // The API server refuses changes to these; the name is fixed, so delete first. Existing
+            // volumes keep working: a PV does not need its StorageClass.
+            replaceOnChanges: ["provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"],
+            deleteBeforeReplace: true,
+        });
 
         this.namespace = namespace;
         this.provisionerName = this.storageClass.provisioner;
         this.storageClassName = pulumi.all([this.storageClass.metadata.name, this.deployment.metadata.name]).apply(([sc]) => sc);
-
         this.registerOutputs({
             namespace: this.namespace,
             storageClassName: this.storageClassName,

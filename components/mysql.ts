@@ -50,9 +50,21 @@ function mysqlTls(tls: NonNullable<MySqlArgs["tls"]>): Pick<StatefulWorkloadArgs
     return { tls: workloadTls, args: mysqlTlsArgs(workloadTls.mountPath ?? TLS_DEFAULTS.mountPath, { requireSecureTransport }) };
 }
 
-/** Defaults and validation of MySql's own fields; returns the StatefulWorkload args it builds on. */
-export function resolveMySqlArgs(name: string, args: MySqlArgs, passwordSecretName: string): StatefulWorkloadArgs {
+/** MySqlArgs with every default applied; produced by `resolveMySqlArgs`. */
+export interface ResolvedMySql {
+    namespace: pulumi.Input<string>;
+    /** The Secret whose key `password` holds the root password. */
+    passwordSecretName: string;
+    /** The component makes that Secret (no `existingRootPasswordSecret`). */
+    createsPasswordSecret: boolean;
+    /** The StatefulWorkload it builds on (already validated). */
+    workload: StatefulWorkloadArgs;
+}
+
+/** Defaults and validation of MySql's own fields, and the StatefulWorkload args it builds on. */
+export function resolveMySqlArgs(name: string, args: MySqlArgs): ResolvedMySql {
     const context = `MySql "${name}"`;
+    const passwordSecretName = args.existingRootPasswordSecret ?? `${args.workload?.statefulSetName ?? name}-root-password`;
     const val = new v.Validator(context);
     const storageSize = args.storageSize ?? "2Gi";
     val.check("storageSize", storageSize, v.storageQuantity(storageSize));
@@ -96,7 +108,17 @@ export function resolveMySqlArgs(name: string, args: MySqlArgs, passwordSecretNa
         terminationGracePeriodSeconds: args.workload?.terminationGracePeriodSeconds ?? 60,
     };
     resolveStatefulWorkloadArgs(name, swArgs, context);
-    return swArgs;
+    return {
+        namespace: args.namespace ?? "default",
+        passwordSecretName,
+        createsPasswordSecret: args.existingRootPasswordSecret === undefined,
+        workload: swArgs,
+    };
+}
+
+/** The Secret with the root password (key `password`); `password` is the given Pulumi secret or a generated one. */
+export function renderMySqlPasswordSecret(r: ResolvedMySql, password: pulumi.Input<string>): k8s.core.v1.SecretArgs {
+    return { apiVersion: "v1", kind: "Secret", metadata: { name: r.passwordSecretName, namespace: r.namespace }, type: "Opaque", stringData: { password } };
 }
 
 /** MySQL as a StatefulSet: headless Service on 3306, a data PVC per pod, root password in a Secret. */
@@ -115,30 +137,21 @@ export class MySql extends pulumi.ComponentResource {
     public readonly tls?: StatefulWorkload["tls"];
 
     constructor(name: string, args: MySqlArgs = {}, opts?: pulumi.ComponentResourceOptions) {
-        const stsName = args.workload?.statefulSetName ?? name;
-        const secretName = args.existingRootPasswordSecret ?? `${stsName}-root-password`;
-        const swArgs = resolveMySqlArgs(name, args, secretName);
+        const r = resolveMySqlArgs(name, args);
         super("pets:index:MySql", name, {}, opts);
 
-        if (args.existingRootPasswordSecret === undefined) {
+        if (r.createsPasswordSecret) {
+            // The given password stays a Pulumi secret; otherwise one is generated once (a CSPRNG).
             const password =
                 args.rootPassword !== undefined
                     ? pulumi.secret(args.rootPassword)
                     : new GeneratedPassword(`${name}-root-password`, { length: 32 }, { parent: this }).result;
-            this.passwordSecret = new k8s.core.v1.Secret(
-                `${name}-root-password`,
-                {
-                    metadata: { name: secretName, namespace: args.namespace ?? "default" },
-                    type: "Opaque",
-                    stringData: { password },
-                },
-                { parent: this },
-            );
+            this.passwordSecret = new k8s.core.v1.Secret(`${name}-root-password`, renderMySqlPasswordSecret(r, password), { parent: this });
             this.rootPassword = pulumi.secret(password);
         }
 
-        this.workload = new StatefulWorkload(name, swArgs, { parent: this, dependsOn: this.passwordSecret ? [this.passwordSecret] : [] });
-        this.rootPasswordSecretName = this.passwordSecret ? this.passwordSecret.metadata.name : pulumi.output(secretName);
+        this.workload = new StatefulWorkload(name, r.workload, { parent: this, dependsOn: this.passwordSecret ? [this.passwordSecret] : [] });
+        this.rootPasswordSecretName = this.passwordSecret ? this.passwordSecret.metadata.name : pulumi.output(r.passwordSecretName);
         this.hosts = this.workload.podDnsNames;
         this.pvcNames = this.workload.pvcNames;
         this.tls = this.workload.tls;

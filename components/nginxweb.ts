@@ -57,7 +57,20 @@ export function nginxServerConf(o: { webRoot: string; containerPort: number; htt
     ].join("\n");
 }
 
-export function resolveNginxWebArgs(name: string, args: NginxWebArgs, confConfigMap = `${name}-nginx-conf`): StatefulWorkloadArgs {
+/** NginxWebArgs with every default applied; produced by `resolveNginxWebArgs`. */
+export interface ResolvedNginxWeb {
+    namespace: pulumi.Input<string>;
+    /** The ConfigMap with the server block, with `tls`. */
+    confConfigMapName: string;
+    /** The server block with HTTPS, with `tls`; undefined: the image's own (HTTP). */
+    serverConf?: string;
+    /** The StatefulWorkload it builds on (already validated). */
+    workload: StatefulWorkloadArgs;
+}
+
+/** Defaults and validation of NginxWeb's own fields, and the StatefulWorkload args it builds on. */
+export function resolveNginxWebArgs(name: string, args: NginxWebArgs): ResolvedNginxWeb {
+    const confConfigMap = `${name}-nginx-conf`;
     const context = `NginxWeb "${name}"`;
     const val = new v.Validator(context);
     const storageSize = args.storageSize ?? "1Gi";
@@ -98,7 +111,13 @@ export function resolveNginxWebArgs(name: string, args: NginxWebArgs, confConfig
         livenessProbe: { tcpSocket: { port: containerPort }, initialDelaySeconds: 10, periodSeconds: 10 },
     };
     resolveStatefulWorkloadArgs(name, swArgs, context);
-    return swArgs;
+    return { namespace: args.namespace ?? "default", confConfigMapName: confConfigMap, ...(conf !== undefined ? { serverConf: conf } : {}), workload: swArgs };
+}
+
+/** The ConfigMap with the HTTPS server block, with `tls`. */
+export function renderNginxConfConfigMap(r: ResolvedNginxWeb): k8s.core.v1.ConfigMapArgs | undefined {
+    if (r.serverConf === undefined) return undefined;
+    return { apiVersion: "v1", kind: "ConfigMap", metadata: { name: r.confConfigMapName, namespace: r.namespace }, data: { "default.conf": r.serverConf } };
 }
 
 /** nginx as pets: every pod serves its own volume at the web root (`www-<name>-<N>`). */
@@ -112,23 +131,11 @@ export class NginxWeb extends pulumi.ComponentResource {
     public readonly tls?: StatefulWorkload["tls"];
 
     constructor(name: string, args: NginxWebArgs = {}, opts?: pulumi.ComponentResourceOptions) {
-        const swArgs = resolveNginxWebArgs(name, args);
+        const r = resolveNginxWebArgs(name, args);
         super("pets:index:NginxWeb", name, {}, opts);
-        if (swArgs.tls) {
-            const webRoot = args.webRoot ?? "/usr/share/nginx/html";
-            const conf = nginxServerConf({
-                webRoot,
-                containerPort: args.containerPort ?? 8080,
-                httpsPort: args.httpsPort ?? 8443,
-                tlsMountPath: swArgs.tls.mountPath ?? TLS_DEFAULTS.mountPath,
-            });
-            this.serverConf = new k8s.core.v1.ConfigMap(
-                `${name}-nginx-conf`,
-                { metadata: { name: `${name}-nginx-conf`, namespace: args.namespace ?? "default" }, data: { "default.conf": conf } },
-                { parent: this },
-            );
-        }
-        this.workload = new StatefulWorkload(name, swArgs, { parent: this, dependsOn: this.serverConf ? [this.serverConf] : [] });
+        const conf = renderNginxConfConfigMap(r);
+        if (conf) this.serverConf = new k8s.core.v1.ConfigMap(`${name}-nginx-conf`, conf, { parent: this });
+        this.workload = new StatefulWorkload(name, r.workload, { parent: this, dependsOn: this.serverConf ? [this.serverConf] : [] });
         this.tls = this.workload.tls;
         this.podDnsNames = this.workload.podDnsNames;
         this.pvcNames = this.workload.pvcNames;

@@ -1,19 +1,9 @@
-import * as crypto from "crypto";
-import * as fs from "fs";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import {
-    ANN,
-    DEFAULT_OPT_OUT_LABEL,
-    DEFAULTS,
-    HEARTBEAT_PREFIX,
-    LIMITS,
-    TOKEN_NODE_NAME_EXTRA,
-    TOKEN_NODE_UID_EXTRA,
-    timingProblems,
-} from "../liberator/contract";
+import { ANN, DEFAULT_NAMESPACE, DEFAULT_OPT_OUT_LABEL, DEFAULTS, LIMITS, timingProblems } from "../liberator/contract";
 import { GeneratedPassword } from "./generatedpassword";
+import { checkReservedLabels, COMPONENT_LABEL, SELECTOR_LABEL_KEYS } from "./labels";
+import * as specs from "./liberatorspecs";
 import * as v from "./validation";
 
 /**
@@ -23,6 +13,8 @@ import * as v from "./validation";
  * through the CRI); a controller (Deployment, two replicas, leader-elected) claims a node only
  * once its agent must have fenced it, then taints it out-of-service and force-deletes its pods.
  * Both run this package's own code (../liberator) from a ConfigMap on an official Node.js image.
+ * Here: the arguments, their defaults and validation, and the component; its objects are
+ * rendered by ./liberatorspecs.
  */
 
 export type LiberatorMode = "outOfServiceTaint" | "deleteNode";
@@ -30,28 +22,17 @@ export type OrphanedVolumesPolicy = "ignore" | "report" | "delete";
 
 /** The official Node.js image, pinned to a release so every node runs the same runtime. */
 export const DEFAULT_LIBERATOR_IMAGE = "node:22.12.0-alpine";
-export const DEFAULT_LIBERATOR_NAMESPACE = "tkr-system";
+export const DEFAULT_LIBERATOR_NAMESPACE = DEFAULT_NAMESPACE;
 /** The controller's ServiceAccount (the only holder of write verbs); the agents' is `<this>-agent`. */
 export const DEFAULT_LIBERATOR_SERVICE_ACCOUNT = "high-availability";
 /** Nodes carrying this label are never remediated. Same value as the controller's default. */
 export const DEFAULT_LIBERATOR_OPT_OUT_LABEL = DEFAULT_OPT_OUT_LABEL;
 /** Put on a StatefulSet (label or annotation) with the value "delete-pvc" to opt in to losing a dead node's local volume. */
 export const LIBERATOR_LOCAL_VOLUME_POLICY_KEY = ANN.localVolumePolicy;
-/** Where the ConfigMap with the code is mounted. */
-export const LIBERATOR_CODE_PATH = "/opt/liberator";
-/** Where the agents' peer key is mounted. */
-export const LIBERATOR_PEER_KEY_PATH = "/etc/liberator/peer-key";
-/** A ConfigMap holds at most 1 MiB, keys and metadata included. */
-export const MAX_CONFIGMAP_DATA_BYTES = 1_000_000;
 /** The controller: measured about 50 MiB resident on Node 22 watching 50 nodes. */
 export const DEFAULT_LIBERATOR_RESOURCES = { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "128Mi" } };
 /** The agent: about 13 MiB of its own (anonymous) memory; the rest of its RSS is the node binary's shared, reclaimable text. */
 export const DEFAULT_AGENT_RESOURCES = { requests: { cpu: "5m", memory: "48Mi" }, limits: { memory: "96Mi" } };
-/** The official node image's unprivileged user (the controller). */
-export const NODE_IMAGE_UID = 1000;
-/** Node flags: small heaps; the agent also runs without a JIT (fewer code pages resident). */
-export const CONTROLLER_NODE_FLAGS = ["--jitless", "--max-old-space-size=48", "--max-semi-space-size=2"];
-export const AGENT_NODE_FLAGS = ["--jitless", "--max-old-space-size=24", "--max-semi-space-size=1"];
 
 /** An HTTP fence hook: a 2xx answer means the node is off. */
 export interface HttpFenceArgs {
@@ -236,7 +217,21 @@ export interface ResolvedNodeLiberator {
     renewDeadlineSeconds: number;
     retryPeriodSeconds: number;
     codeSource: "configMap" | "image";
+    /** As given (or the default): checked now when plain; an Output is checked by the constructor when it resolves. */
+    image: pulumi.Input<string>;
     imagePullPolicy: "Always" | "IfNotPresent" | "Never";
+    /** The controller's. */
+    resources: pulumi.Input<k8s.types.input.core.v1.ResourceRequirements>;
+    agentResources: pulumi.Input<k8s.types.input.core.v1.ResourceRequirements>;
+    priorityClassName?: pulumi.Input<string>;
+    agentPriorityClassName?: pulumi.Input<string>;
+    /** The agent's. */
+    tolerations: pulumi.Input<k8s.types.input.core.v1.Toleration>[];
+    /** The agent's. */
+    nodeSelector?: Record<string, string>;
+    /** The controller's. */
+    extraVolumes: pulumi.Input<k8s.types.input.core.v1.Volume>[];
+    extraVolumeMounts: pulumi.Input<k8s.types.input.core.v1.VolumeMount>[];
     metricsPort: number;
     logLevel: "debug" | "info" | "warn" | "error";
     labels: Record<string, string>;
@@ -279,13 +274,100 @@ export function resolveNodeLiberatorArgs(name: string, args: NodeLiberatorArgs =
     const controllerReplicas = args.controllerReplicas ?? DEFAULTS.controllerReplicas;
     val.check("controllerReplicas", controllerReplicas, v.wholeNumber(controllerReplicas, 1, 5));
 
-    // The self-fence and its timing rules (the same module the agent and the controller check with).
+    const { heartbeatIntervalSeconds, selfFence } = resolveSelfFence(val, args);
+    const unsafeNoFencing = args.unsafeNoFencing ?? false;
+    const leaderElection = resolveLeaderElection(val, args.leaderElection ?? {});
+    const fence = args.fence === undefined ? undefined : resolveFence(val, args.fence);
+
+    const codeSource = args.codeSource ?? "configMap";
+    val.check("codeSource", codeSource, v.oneOf(codeSource, ["configMap", "image"]));
+    if (v.isKnown(args.image) && args.image !== undefined) val.check("image", args.image, v.image(args.image));
+    if (codeSource === "image" && args.image === undefined)
+        val.fail("image", args.image, 'must name your liberator image when codeSource is "image" (build one with liberator/Dockerfile)');
+    const imagePullPolicy = args.imagePullPolicy ?? "IfNotPresent";
+    val.check("imagePullPolicy", imagePullPolicy, v.oneOf(imagePullPolicy, ["Always", "IfNotPresent", "Never"]));
+    const metricsPort = args.metricsPort ?? 8080;
+    val.check(
+        "metricsPort",
+        metricsPort,
+        v.wholeNumber(metricsPort, 1024, 65535) === undefined ? undefined : "must be a whole number from 1024 to 65535 (the container runs unprivileged)",
+    );
+    const logLevel = args.logLevel ?? "info";
+    val.check("logLevel", logLevel, v.oneOf(logLevel, ["debug", "info", "warn", "error"]));
+    if (args.peerKeySecret !== undefined) val.check("peerKeySecret", args.peerKeySecret, v.dns1123Subdomain(args.peerKeySecret));
+
+    const labels = args.labels ?? {};
+    v.checkLabels(val, "labels", labels);
+    v.checkLabels(val, "nodeSelector", args.nodeSelector);
+    checkReservedLabels(val, labels, [...SELECTOR_LABEL_KEYS, COMPONENT_LABEL], "the liberator's pods");
+
+    val.throwIfInvalid();
+    return {
+        name,
+        namespace,
+        createNamespace: args.createNamespace ?? true,
+        serviceAccountName,
+        agentServiceAccountName: `${serviceAccountName}-agent`,
+        clusterRoleName: `${namespace}:${name}`,
+        leaseName: name,
+        controllerName: `${name}-controller`,
+        policyName: `${name}-agent-heartbeat.${namespace}.liberator.pets`,
+        peerKeySecretName: args.peerKeySecret ?? `${name}-peer-key`,
+        generatePeerKey: args.peerKeySecret === undefined,
+        mode,
+        unhealthyAfterSeconds,
+        maxUnhealthy,
+        stormCooldownSeconds,
+        dryRun: args.dryRun ?? false,
+        optOutLabel,
+        forceDeletePods: args.forceDeletePods ?? true,
+        releaseLocalVolumes: args.releaseLocalVolumes ?? false,
+        orphanedVolumes,
+        orphanedVolumeGraceSeconds,
+        stormWindowSeconds,
+        heartbeatIntervalSeconds,
+        selfFence,
+        fence,
+        unsafeNoFencing,
+        remediateControlPlane: args.remediateControlPlane ?? false,
+        controllerReplicas,
+        ...leaderElection,
+        codeSource,
+        image: args.image ?? DEFAULT_LIBERATOR_IMAGE,
+        imagePullPolicy,
+        resources: args.resources ?? DEFAULT_LIBERATOR_RESOURCES,
+        agentResources: args.agentResources ?? DEFAULT_AGENT_RESOURCES,
+        priorityClassName: args.priorityClassName,
+        agentPriorityClassName: args.agentPriorityClassName,
+        tolerations: args.tolerations ?? [{ operator: "Exists" }],
+        nodeSelector: args.nodeSelector,
+        extraVolumes: args.extraVolumes ?? [],
+        extraVolumeMounts: args.extraVolumeMounts ?? [],
+        metricsPort,
+        logLevel,
+        labels,
+    };
+}
+
+const SELF_FENCE_KEYS = [
+    "enabled",
+    "timeoutSeconds",
+    "execSeconds",
+    "marginSeconds",
+    "settleSeconds",
+    "criSocket",
+    "kubeletProcessName",
+    "peerPort",
+    "watchdog",
+];
+
+/** The self-fence and its timing rules (the contract the agent and the controller check with too). */
+function resolveSelfFence(val: v.Validator, args: NodeLiberatorArgs): { heartbeatIntervalSeconds: number; selfFence: ResolvedNodeLiberator["selfFence"] } {
     const sf = args.selfFence ?? {};
     if (typeof sf !== "object" || sf === null || Array.isArray(sf)) val.fail("selfFence", sf, "must be an object such as { timeoutSeconds: 30 }");
-    const known = ["enabled", "timeoutSeconds", "execSeconds", "marginSeconds", "settleSeconds", "criSocket", "kubeletProcessName", "peerPort", "watchdog"];
     for (const k of Object.keys(sf ?? {}))
-        if (!known.includes(k))
-            val.fail(`selfFence.${k}`, (sf as Record<string, unknown>)[k], `is not a known setting; known settings are ${known.join(", ")}`);
+        if (!SELF_FENCE_KEYS.includes(k))
+            val.fail(`selfFence.${k}`, (sf as Record<string, unknown>)[k], `is not a known setting; known settings are ${SELF_FENCE_KEYS.join(", ")}`);
     const heartbeatIntervalSeconds = args.heartbeatIntervalSeconds ?? DEFAULTS.renewIntervalSeconds;
     const timing = {
         renewIntervalSeconds: heartbeatIntervalSeconds,
@@ -327,9 +409,27 @@ export function resolveNodeLiberatorArgs(name: string, args: NodeLiberatorArgs =
             if (watchdog) watchdog.timeoutSeconds = w.timeoutSeconds;
         }
     }
-    const unsafeNoFencing = args.unsafeNoFencing ?? false;
+    return {
+        heartbeatIntervalSeconds,
+        selfFence: {
+            enabled: sf.enabled ?? true,
+            timeoutSeconds: timing.selfFenceSeconds,
+            execSeconds: timing.fenceExecSeconds,
+            marginSeconds: timing.marginSeconds,
+            settleSeconds: timing.settleSeconds,
+            criSocket,
+            kubeletProcessName,
+            peerPort,
+            ...(watchdog ? { watchdog } : {}),
+        },
+    };
+}
 
-    const le = args.leaderElection ?? {};
+/** The controller replicas' leader election: renew deadline < lease duration, retry period < renew deadline. */
+function resolveLeaderElection(
+    val: v.Validator,
+    le: NonNullable<NodeLiberatorArgs["leaderElection"]>,
+): Pick<ResolvedNodeLiberator, "leaseDurationSeconds" | "renewDeadlineSeconds" | "retryPeriodSeconds"> {
     const leaseDurationSeconds = le.leaseDurationSeconds ?? DEFAULTS.leaseDurationSeconds;
     const renewDeadlineSeconds = le.renewDeadlineSeconds ?? DEFAULTS.renewDeadlineSeconds;
     const retryPeriodSeconds = le.retryPeriodSeconds ?? DEFAULTS.retryPeriodSeconds;
@@ -346,377 +446,43 @@ export function resolveNodeLiberatorArgs(name: string, args: NodeLiberatorArgs =
     if (okRenew && okRetry && retryPeriodSeconds >= renewDeadlineSeconds) {
         val.fail("leaderElection.retryPeriodSeconds", retryPeriodSeconds, `must be less than renewDeadlineSeconds (${renewDeadlineSeconds})`);
     }
+    return { leaseDurationSeconds, renewDeadlineSeconds, retryPeriodSeconds };
+}
 
-    let fence: ResolvedFence | undefined;
-    if (args.fence !== undefined) {
-        const f = args.fence as Partial<HttpFenceArgs & CommandFenceArgs>;
-        const timeoutSeconds = f.timeoutSeconds ?? 30;
-        const retrySeconds = f.retrySeconds ?? 30;
-        val.check("fence.timeoutSeconds", timeoutSeconds, v.wholeNumber(timeoutSeconds, 1, 600));
-        val.check("fence.retrySeconds", retrySeconds, v.wholeNumber(retrySeconds, 1));
-        if ((f.url === undefined) === (f.command === undefined)) {
-            val.fail("fence", args.fence, "must have either url (an HTTP hook) or command (a program), not both or neither");
-        } else if (f.url !== undefined) {
-            if (typeof f.url !== "string" || !/^https?:\/\/[^\s]+$/.test(f.url))
-                val.fail("fence.url", f.url, 'must be an http:// or https:// URL such as "https://pdu.example/off/{node}"');
-            else if (!f.url.startsWith("https://") && f.tokenSecret)
-                val.fail("fence.url", f.url, "must be an https:// URL when fence.tokenSecret is set: a bearer token is never sent in clear text");
-            else if (!f.url.startsWith("https://") && f.caConfigMap) val.fail("fence.url", f.url, "must be an https:// URL when fence.caConfigMap is set");
-            const method = f.method ?? "POST";
-            val.check("fence.method", method, v.oneOf(method, ["POST", "PUT", "GET"]));
-            fence = {
-                type: "http",
-                url: f.url,
-                method,
-                timeoutSeconds,
-                retrySeconds,
-                ...(f.tokenSecret ? { tokenSecret: f.tokenSecret } : {}),
-                ...(f.caConfigMap ? { caConfigMap: f.caConfigMap } : {}),
-            };
-        } else {
-            const cmd = f.command;
-            if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((c) => typeof c === "string" && c !== "")) {
-                val.fail("fence.command", cmd, 'must be a non-empty list of non-empty strings such as ["/hooks/poweroff"]');
-            } else val.check("fence.command[0]", cmd[0], v.absolutePath(cmd[0]));
-            fence = { type: "command", command: cmd ?? [], timeoutSeconds, retrySeconds };
-        }
+/** An external fence hook: HTTP (a token only over https) or a command. */
+function resolveFence(val: v.Validator, given: HttpFenceArgs | CommandFenceArgs): ResolvedFence | undefined {
+    const f = given as Partial<HttpFenceArgs & CommandFenceArgs>;
+    const timeoutSeconds = f.timeoutSeconds ?? 30;
+    const retrySeconds = f.retrySeconds ?? 30;
+    val.check("fence.timeoutSeconds", timeoutSeconds, v.wholeNumber(timeoutSeconds, 1, 600));
+    val.check("fence.retrySeconds", retrySeconds, v.wholeNumber(retrySeconds, 1));
+    if ((f.url === undefined) === (f.command === undefined)) {
+        val.fail("fence", given, "must have either url (an HTTP hook) or command (a program), not both or neither");
+        return undefined;
     }
-
-    const codeSource = args.codeSource ?? "configMap";
-    val.check("codeSource", codeSource, v.oneOf(codeSource, ["configMap", "image"]));
-    if (v.isKnown(args.image) && args.image !== undefined) val.check("image", args.image, v.image(args.image));
-    if (codeSource === "image" && args.image === undefined)
-        val.fail("image", args.image, 'must name your liberator image when codeSource is "image" (build one with liberator/Dockerfile)');
-    const imagePullPolicy = args.imagePullPolicy ?? "IfNotPresent";
-    val.check("imagePullPolicy", imagePullPolicy, v.oneOf(imagePullPolicy, ["Always", "IfNotPresent", "Never"]));
-    const metricsPort = args.metricsPort ?? 8080;
-    val.check(
-        "metricsPort",
-        metricsPort,
-        v.wholeNumber(metricsPort, 1024, 65535) === undefined ? undefined : "must be a whole number from 1024 to 65535 (the container runs unprivileged)",
-    );
-    const logLevel = args.logLevel ?? "info";
-    val.check("logLevel", logLevel, v.oneOf(logLevel, ["debug", "info", "warn", "error"]));
-    if (args.peerKeySecret !== undefined) val.check("peerKeySecret", args.peerKeySecret, v.dns1123Subdomain(args.peerKeySecret));
-
-    const labels = args.labels ?? {};
-    v.checkLabels(val, "labels", labels);
-    v.checkLabels(val, "nodeSelector", args.nodeSelector);
-    for (const reserved of ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"]) {
-        if (reserved in labels)
-            val.fail(`labels["${reserved}"]`, labels[reserved], "is set by the component (it selects the liberator's pods) and cannot be overridden");
+    if (f.url !== undefined) {
+        if (typeof f.url !== "string" || !/^https?:\/\/[^\s]+$/.test(f.url))
+            val.fail("fence.url", f.url, 'must be an http:// or https:// URL such as "https://pdu.example/off/{node}"');
+        else if (!f.url.startsWith("https://") && f.tokenSecret)
+            val.fail("fence.url", f.url, "must be an https:// URL when fence.tokenSecret is set: a bearer token is never sent in clear text");
+        else if (!f.url.startsWith("https://") && f.caConfigMap) val.fail("fence.url", f.url, "must be an https:// URL when fence.caConfigMap is set");
+        const method = f.method ?? "POST";
+        val.check("fence.method", method, v.oneOf(method, ["POST", "PUT", "GET"]));
+        return {
+            type: "http",
+            url: f.url,
+            method,
+            timeoutSeconds,
+            retrySeconds,
+            ...(f.tokenSecret ? { tokenSecret: f.tokenSecret } : {}),
+            ...(f.caConfigMap ? { caConfigMap: f.caConfigMap } : {}),
+        };
     }
-
-    val.throwIfInvalid();
-    return {
-        name,
-        namespace,
-        createNamespace: args.createNamespace ?? true,
-        serviceAccountName,
-        agentServiceAccountName: `${serviceAccountName}-agent`,
-        clusterRoleName: `${namespace}:${name}`,
-        leaseName: name,
-        controllerName: `${name}-controller`,
-        policyName: `${name}-agent-heartbeat.${namespace}.liberator.pets`,
-        peerKeySecretName: args.peerKeySecret ?? `${name}-peer-key`,
-        generatePeerKey: args.peerKeySecret === undefined,
-        mode,
-        unhealthyAfterSeconds,
-        maxUnhealthy,
-        stormCooldownSeconds,
-        dryRun: args.dryRun ?? false,
-        optOutLabel,
-        forceDeletePods: args.forceDeletePods ?? true,
-        releaseLocalVolumes: args.releaseLocalVolumes ?? false,
-        orphanedVolumes,
-        orphanedVolumeGraceSeconds,
-        stormWindowSeconds,
-        heartbeatIntervalSeconds,
-        selfFence: {
-            enabled: sf.enabled ?? true,
-            timeoutSeconds: timing.selfFenceSeconds,
-            execSeconds: timing.fenceExecSeconds,
-            marginSeconds: timing.marginSeconds,
-            settleSeconds: timing.settleSeconds,
-            criSocket,
-            kubeletProcessName,
-            peerPort,
-            ...(watchdog ? { watchdog } : {}),
-        },
-        fence,
-        unsafeNoFencing,
-        remediateControlPlane: args.remediateControlPlane ?? false,
-        controllerReplicas,
-        leaseDurationSeconds,
-        renewDeadlineSeconds,
-        retryPeriodSeconds,
-        codeSource,
-        imagePullPolicy,
-        metricsPort,
-        logLevel,
-        labels,
-    };
-}
-
-export interface RuleOptions {
-    dryRun?: boolean;
-    forceDeletePods?: boolean;
-    releaseLocalVolumes?: boolean;
-    orphanedVolumes?: OrphanedVolumesPolicy;
-}
-
-/**
- * The controller's cluster-wide permissions: exactly the verbs it uses in this configuration.
- * Nodes are watched; patched (taint mode) or deleted (deleteNode mode). A fenced node's pods are
- * listed (to confirm its StatefulSet pods are gone) and force-deleted; with delete-pvc, PVCs,
- * PVs and StatefulSets are read and the PVC and its Pending replacement pod deleted; PVs are
- * watched only to find orphans. A dry run gets no write verb. The agents hold none of these.
- */
-export function clusterRoleRules(mode: LiberatorMode, options: RuleOptions = {}): k8s.types.input.rbac.v1.PolicyRule[] {
-    const write = !options.dryRun;
-    const orphaned = options.orphanedVolumes ?? "report";
-    const forceDelete = options.forceDeletePods ?? true;
-    const rules: k8s.types.input.rbac.v1.PolicyRule[] = [
-        { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch", ...(write ? [mode === "outOfServiceTaint" ? "patch" : "delete"] : [])] },
-    ];
-    const podVerbs = [...(options.releaseLocalVolumes ? ["get"] : []), "list", ...(write && (forceDelete || options.releaseLocalVolumes) ? ["delete"] : [])];
-    rules.push({ apiGroups: [""], resources: ["pods"], verbs: podVerbs });
-    if (options.releaseLocalVolumes) rules.push({ apiGroups: [""], resources: ["persistentvolumeclaims"], verbs: ["get", ...(write ? ["delete"] : [])] });
-    const pvVerbs = [
-        ...(options.releaseLocalVolumes ? ["get"] : []),
-        ...(orphaned !== "ignore" ? ["list", "watch"] : []),
-        ...(orphaned === "delete" && write ? ["delete"] : []),
-    ];
-    if (pvVerbs.length > 0) rules.push({ apiGroups: [""], resources: ["persistentvolumes"], verbs: pvVerbs });
-    if (options.releaseLocalVolumes) rules.push({ apiGroups: ["apps"], resources: ["statefulsets"], verbs: ["get"] });
-    return rules;
-}
-
-/**
- * The controller in its namespace: its leader Lease (create, update) and the agents' heartbeat
- * Leases (watch; claim, mark and release with patch; delete those whose agent is gone), the agent
- * pods (to tell a gone agent), and the Event it writes at start with unsafeNoFencing.
- */
-export function leaseRoleRules(options: { dryRun?: boolean } = {}): k8s.types.input.rbac.v1.PolicyRule[] {
-    return [
-        {
-            apiGroups: ["coordination.k8s.io"],
-            resources: ["leases"],
-            verbs: ["get", "list", "watch", "create", "update", ...(options.dryRun ? [] : ["patch", "delete"])],
-        },
-        { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
-        { apiGroups: [""], resources: ["events"], verbs: ["create"] },
-    ];
-}
-
-/** The agent in its namespace: its own Lease (the admission policy narrows it to heartbeat.<its node>) and the list of its peers. No watch. */
-export function agentLeaseRoleRules(): k8s.types.input.rbac.v1.PolicyRule[] {
-    return [{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "list", "create", "update"] }];
-}
-
-/** In kube-node-lease: read the kubelets' Leases. */
-export function nodeLeaseRoleRules(): k8s.types.input.rbac.v1.PolicyRule[] {
-    return [{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["list", "watch"] }];
-}
-
-/** In "default", where Events about cluster-scoped objects (Nodes, PVs) must be written. */
-export function eventRoleRules(): k8s.types.input.rbac.v1.PolicyRule[] {
-    return [{ apiGroups: [""], resources: ["events"], verbs: ["create"] }];
-}
-
-/**
- * The ValidatingAdmissionPolicy that narrows the agents' lease writes to their own node: the
- * bound service-account token of a pod carries its node's name (and uid) in userInfo.extra, so an
- * agent — or root on its node holding its token — can write only `heartbeat.<that node>`, only for
- * that node, never over a claim and never a claim of its own.
- */
-export function agentPolicySpec(namespace: string, agentServiceAccount: string): k8s.types.input.admissionregistration.v1.ValidatingAdmissionPolicySpec {
-    const extra = (k: string) => `request.userInfo.extra[${JSON.stringify(k)}]`;
-    const ann = (k: string) => JSON.stringify(k);
-    return {
-        failurePolicy: "Fail",
-        matchConstraints: {
-            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
-            resourceRules: [{ apiGroups: ["coordination.k8s.io"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["leases"] }],
-        },
-        matchConditions: [
-            { name: "agent", expression: `request.userInfo.username == ${JSON.stringify(`system:serviceaccount:${namespace}:${agentServiceAccount}`)}` },
-        ],
-        variables: [
-            { name: "node", expression: `${JSON.stringify(TOKEN_NODE_NAME_EXTRA)} in request.userInfo.extra ? ${extra(TOKEN_NODE_NAME_EXTRA)}[0] : ""` },
-            { name: "nodeUid", expression: `${JSON.stringify(TOKEN_NODE_UID_EXTRA)} in request.userInfo.extra ? ${extra(TOKEN_NODE_UID_EXTRA)}[0] : ""` },
-            { name: "annotations", expression: "has(object.metadata.annotations) ? object.metadata.annotations : {}" },
-        ],
-        validations: [
-            { expression: 'variables.node != ""', message: "an agent must use a service-account token bound to a pod on a node", reason: "Forbidden" },
-            {
-                expression: `object.metadata.name == ${JSON.stringify(HEARTBEAT_PREFIX)} + variables.node`,
-                messageExpression: `"an agent may write only its own node's heartbeat Lease ${HEARTBEAT_PREFIX}" + variables.node`,
-                reason: "Forbidden",
-            },
-            {
-                expression: `${ann(ANN.node)} in variables.annotations && variables.annotations[${ann(ANN.node)}] == variables.node`,
-                messageExpression: `"the heartbeat Lease must name its node in ${ANN.node}: " + variables.node`,
-                reason: "Forbidden",
-            },
-            {
-                expression: `!(${ann(ANN.claimedBy)} in variables.annotations) && !(${ann(ANN.claimPhase)} in variables.annotations)`,
-                message: "only the controller claims a heartbeat Lease",
-                reason: "Forbidden",
-            },
-            {
-                expression: `oldObject == null || !has(oldObject.metadata.annotations) || !(${ann(ANN.claimedBy)} in oldObject.metadata.annotations)`,
-                message: "the heartbeat Lease is claimed by the controller; the agent must not overwrite it",
-                reason: "Forbidden",
-            },
-            {
-                expression:
-                    '!has(object.metadata.ownerReferences) || object.metadata.ownerReferences.all(o, o.kind == "Node" && o.name == variables.node && (variables.nodeUid == "" || o.uid == variables.nodeUid))',
-                message: "a heartbeat Lease may only be owned by its own Node",
-                reason: "Forbidden",
-            },
-        ],
-    };
-}
-
-/** The controller's environment (its flags as LIBERATOR_* variables), without the pod fields. */
-export function controllerEnv(r: ResolvedNodeLiberator, agentSelector?: string): { name: string; value: string }[] {
-    const env: Record<string, string> = {
-        LIBERATOR_NAMESPACE: r.namespace,
-        LIBERATOR_LEASE_NAME: r.leaseName,
-        LIBERATOR_MODE: r.mode,
-        LIBERATOR_UNHEALTHY_AFTER: `${r.unhealthyAfterSeconds}s`,
-        LIBERATOR_MAX_UNHEALTHY: String(r.maxUnhealthy),
-        LIBERATOR_STORM_COOLDOWN: `${r.stormCooldownSeconds}s`,
-        LIBERATOR_MARGIN: `${r.selfFence.marginSeconds}s`,
-        LIBERATOR_SETTLE: `${r.selfFence.settleSeconds}s`,
-        LIBERATOR_RENEW_INTERVAL: `${r.heartbeatIntervalSeconds}s`,
-        LIBERATOR_UNSAFE_NO_FENCING: String(r.unsafeNoFencing),
-        LIBERATOR_REMEDIATE_CONTROL_PLANE: String(r.remediateControlPlane),
-        LIBERATOR_DRY_RUN: String(r.dryRun),
-        LIBERATOR_OPT_OUT_LABEL: r.optOutLabel,
-        LIBERATOR_FORCE_DELETE_PODS: String(r.forceDeletePods),
-        LIBERATOR_RELEASE_LOCAL_VOLUMES: String(r.releaseLocalVolumes),
-        LIBERATOR_ORPHANED_VOLUMES: r.orphanedVolumes,
-        LIBERATOR_ORPHANED_VOLUME_GRACE: `${r.orphanedVolumeGraceSeconds}s`,
-        LIBERATOR_STORM_WINDOW: `${r.stormWindowSeconds}s`,
-        LIBERATOR_LEASE_DURATION: `${r.leaseDurationSeconds}s`,
-        LIBERATOR_RENEW_DEADLINE: `${r.renewDeadlineSeconds}s`,
-        LIBERATOR_RETRY_PERIOD: `${r.retryPeriodSeconds}s`,
-        LIBERATOR_METRICS_ADDRESS: `0.0.0.0:${r.metricsPort}`,
-        LIBERATOR_LOG_LEVEL: r.logLevel,
-        ...(agentSelector ? { LIBERATOR_AGENT_SELECTOR: agentSelector } : {}),
-    };
-    if (r.fence) {
-        env.LIBERATOR_FENCE_TIMEOUT = `${r.fence.timeoutSeconds}s`;
-        env.LIBERATOR_FENCE_RETRY = `${r.fence.retrySeconds}s`;
-        if (r.fence.type === "http") {
-            env.LIBERATOR_FENCE_URL = r.fence.url;
-            env.LIBERATOR_FENCE_METHOD = r.fence.method;
-            if (r.fence.caConfigMap) env.LIBERATOR_FENCE_CA_FILE = FENCE_CA_FILE;
-        } else env.LIBERATOR_FENCE_COMMAND = JSON.stringify(r.fence.command);
-    }
-    return Object.entries(env).map(([name, value]) => ({ name, value }));
-}
-
-export const FENCE_CA_FILE = "/etc/liberator/fence-ca/ca.crt";
-
-/** The agent's environment, without the pod fields. */
-export function agentEnv(r: ResolvedNodeLiberator): { name: string; value: string }[] {
-    const sf = r.selfFence;
-    const env: Record<string, string> = {
-        LIBERATOR_NAMESPACE: r.namespace,
-        LIBERATOR_RENEW_INTERVAL: `${r.heartbeatIntervalSeconds}s`,
-        LIBERATOR_SELF_FENCE_TIMEOUT: `${sf.timeoutSeconds}s`,
-        LIBERATOR_FENCE_EXEC: `${sf.execSeconds}s`,
-        LIBERATOR_SELF_FENCE: String(sf.enabled),
-        LIBERATOR_LISTEN_ADDRESS: `0.0.0.0:${sf.peerPort}`,
-        LIBERATOR_PEER_KEY_FILE: `${LIBERATOR_PEER_KEY_PATH}/key`,
-        LIBERATOR_CRI_SOCKET: sf.criSocket,
-        LIBERATOR_KUBELET_NAME: sf.kubeletProcessName,
-        LIBERATOR_LOG_LEVEL: r.logLevel,
-    };
-    if (sf.watchdog) {
-        env.LIBERATOR_WATCHDOG_DEVICE = sf.watchdog.device;
-        if (sf.watchdog.timeoutSeconds !== undefined) env.LIBERATOR_WATCHDOG_TIMEOUT = `${sf.watchdog.timeoutSeconds}s`;
-    }
-    return Object.entries(env).map(([name, value]) => ({ name, value }));
-}
-
-/** @deprecated the controller's environment; see controllerEnv. */
-export const liberatorEnv = controllerEnv;
-
-let codeCache: Record<string, string> | undefined;
-
-/**
- * The liberator's JavaScript, file name → source, for the ConfigMap (controller and agent). From
- * the published package (this file is dist/components/nodeliberator.js) it reads the compiled
- * dist/liberator/*.js; from TypeScript source (ts-node, jest) it compiles liberator/*.ts with the
- * `typescript` package's transpileModule, so the ConfigMap always matches the code beside it.
- */
-export function liberatorCode(dir?: string, fromSource?: boolean): Record<string, string> {
-    const isDefault = dir === undefined && fromSource === undefined;
-    if (isDefault && codeCache) return codeCache;
-    const where = dir ?? path.join(__dirname, "..", "liberator");
-    const source = fromSource ?? __filename.endsWith(".ts");
-    if (!fs.existsSync(where)) {
-        throw new Error(
-            `NodeLiberator: the controller's code is missing: ${where} does not exist. A package build must contain dist/liberator (package.json "files"), or use codeSource "image".`,
-        );
-    }
-    const ext = source ? ".ts" : ".js";
-    const files = fs
-        .readdirSync(where)
-        .filter((f) => f.endsWith(ext) && !f.endsWith(".d.ts") && !f.endsWith(".test.ts"))
-        .sort();
-    let ts: typeof import("typescript") | undefined;
-    const out: Record<string, string> = {};
-    for (const f of files) {
-        const text = fs.readFileSync(path.join(where, f), "utf8");
-        if (source) {
-            // typescript is a devDependency: present wherever the TypeScript sources are.
-            // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when running from source
-            ts ??= require("typescript") as typeof import("typescript");
-            const js = ts.transpileModule(text, {
-                fileName: f,
-                compilerOptions: {
-                    target: ts.ScriptTarget.ES2022,
-                    module: ts.ModuleKind.CommonJS,
-                    esModuleInterop: true,
-                    removeComments: true,
-                    sourceMap: false,
-                },
-            }).outputText;
-            out[f.replace(/\.ts$/, ".js")] = js;
-        } else {
-            out[f] = text.replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n");
-        }
-    }
-    for (const entry of ["main", "agent"]) if (!(`${entry}.js` in out)) throw new Error(`NodeLiberator: no ${entry}${ext} in ${where}`);
-    if (isDefault) codeCache = out;
-    return out;
-}
-
-/** Bytes the data of a ConfigMap takes (keys and values). */
-export function configMapDataBytes(data: Record<string, string>): number {
-    return Object.entries(data).reduce((n, [k, val]) => n + Buffer.byteLength(k) + Buffer.byteLength(val), 0);
-}
-
-/** Labels that select the agents' pods (the DaemonSet's selector, unchanged since the single-DaemonSet design). */
-export function liberatorSelector(name: string): Record<string, string> {
-    return { "app.kubernetes.io/name": "liberator", "app.kubernetes.io/instance": name };
-}
-
-/** "k=v,k2=v2", as a label selector. */
-export function selectorText(labels: Record<string, string>): string {
-    return Object.entries(labels)
-        .map(([k, val]) => `${k}=${val}`)
-        .join(",");
-}
-
-/** Labels that select the controller's pods. */
-export function controllerSelector(name: string): Record<string, string> {
-    return { "app.kubernetes.io/name": "liberator-controller", "app.kubernetes.io/instance": name };
+    const cmd = f.command;
+    if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((c) => typeof c === "string" && c !== "")) {
+        val.fail("fence.command", cmd, 'must be a non-empty list of non-empty strings such as ["/hooks/poweroff"]');
+    } else val.check("fence.command[0]", cmd[0], v.absolutePath(cmd[0]));
+    return { type: "command", command: cmd ?? [], timeoutSeconds, retrySeconds };
 }
 
 /**
@@ -749,94 +515,32 @@ export class NodeLiberator extends pulumi.ComponentResource {
         const context = `NodeLiberator "${name}"`;
         const r = resolveNodeLiberatorArgs(name, args, context);
         super("pets:index:NodeLiberator", name, {}, opts);
-
-        const image = v.checkInput(context, "image", args.image ?? DEFAULT_LIBERATOR_IMAGE, v.image);
-        const base = { ...r.labels, "app.kubernetes.io/part-of": "liberator", "app.kubernetes.io/managed-by": "pulumi" };
-        const agentLabels = { ...base, ...liberatorSelector(name), "app.kubernetes.io/component": "agent" };
-        const controllerLabels = { ...base, ...controllerSelector(name), "app.kubernetes.io/component": "controller" };
+        // An image given as an Output is checked when it resolves.
+        const image = v.checkInput(context, "image", r.image, v.image);
         const parent = { parent: this };
 
-        let namespace: pulumi.Output<string> = pulumi.output(r.namespace);
-        if (r.createNamespace) {
-            this.namespaceResource = new k8s.core.v1.Namespace(
-                `${name}-ns`,
-                {
-                    // The agent needs hostPID, hostNetwork, a hostPath to the CRI socket and runs as
-                    // root with CAP_KILL: only the privileged level admits that. The controller's
-                    // pod meets the restricted level (tested).
-                    metadata: {
-                        name: r.namespace,
-                        labels: { ...r.labels, "pod-security.kubernetes.io/enforce": "privileged", "app.kubernetes.io/managed-by": "pulumi" },
-                    },
-                },
-                parent,
-            );
-            namespace = this.namespaceResource.metadata.name;
-        }
-
-        this.serviceAccount = new k8s.core.v1.ServiceAccount(
-            `${name}-sa`,
-            { metadata: { name: r.serviceAccountName, namespace, labels: controllerLabels } },
-            parent,
-        );
-        this.agentServiceAccount = new k8s.core.v1.ServiceAccount(
-            `${name}-agent-sa`,
-            { metadata: { name: r.agentServiceAccountName, namespace, labels: agentLabels } },
-            parent,
-        );
-        const controllerSubject = { kind: "ServiceAccount", name: this.serviceAccount.metadata.name, namespace };
-        const agentSubject = { kind: "ServiceAccount", name: this.agentServiceAccount.metadata.name, namespace };
-
-        this.clusterRole = new k8s.rbac.v1.ClusterRole(
-            `${name}-cr`,
-            { metadata: { name: r.clusterRoleName, labels: controllerLabels }, rules: clusterRoleRules(r.mode, r) },
-            parent,
-        );
-        const bindings: pulumi.Resource[] = [
-            new k8s.rbac.v1.ClusterRoleBinding(
-                `${name}-crb`,
-                {
-                    metadata: { name: r.clusterRoleName, labels: controllerLabels },
-                    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: this.clusterRole.metadata.name },
-                    subjects: [controllerSubject],
-                },
-                parent,
-            ),
-        ];
-        const role = (
-            suffix: string,
-            ns: pulumi.Input<string>,
-            rules: k8s.types.input.rbac.v1.PolicyRule[],
-            subject: typeof agentSubject,
-            labels: Record<string, string>,
-        ) => {
-            const roleName = `${name}-${suffix}`;
-            const created = new k8s.rbac.v1.Role(roleName, { metadata: { name: roleName, namespace: ns, labels }, rules }, parent);
-            bindings.push(
-                new k8s.rbac.v1.RoleBinding(
-                    roleName,
-                    {
-                        metadata: { name: roleName, namespace: ns, labels },
-                        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: created.metadata.name },
-                        subjects: [subject],
-                    },
-                    parent,
-                ),
-            );
+        if (r.createNamespace) this.namespaceResource = new k8s.core.v1.Namespace(`${name}-ns`, specs.renderNamespace(r), parent);
+        const namespace = this.namespaceResource ? this.namespaceResource.metadata.name : pulumi.output(r.namespace);
+        this.serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, specs.renderServiceAccount(r, "controller", namespace), parent);
+        this.agentServiceAccount = new k8s.core.v1.ServiceAccount(`${name}-agent-sa`, specs.renderServiceAccount(r, "agent", namespace), parent);
+        const subjects = {
+            controller: { kind: "ServiceAccount", name: this.serviceAccount.metadata.name, namespace },
+            agent: { kind: "ServiceAccount", name: this.agentServiceAccount.metadata.name, namespace },
         };
-        role("leases", namespace, leaseRoleRules(r), controllerSubject, controllerLabels);
-        role("node-leases", "kube-node-lease", nodeLeaseRoleRules(), controllerSubject, controllerLabels);
-        role("events", "default", eventRoleRules(), controllerSubject, controllerLabels);
-        role("agent-leases", namespace, agentLeaseRoleRules(), agentSubject, agentLabels);
 
-        this.agentPolicy = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-            `${name}-agent-policy`,
-            { metadata: { name: r.policyName, labels: agentLabels }, spec: agentPolicySpec(r.namespace, r.agentServiceAccountName) },
-            parent,
-        );
+        this.clusterRole = new k8s.rbac.v1.ClusterRole(`${name}-cr`, specs.renderClusterRole(r), parent);
+        const bindings: pulumi.Resource[] = [
+            new k8s.rbac.v1.ClusterRoleBinding(`${name}-crb`, specs.renderClusterRoleBinding(r, this.clusterRole.metadata.name, subjects.controller), parent),
+        ];
+        for (const spec of specs.liberatorRoles(r)) {
+            const ns = spec.namespace ?? namespace;
+            const role = new k8s.rbac.v1.Role(spec.name, specs.renderRole(r, spec, ns), parent);
+            bindings.push(new k8s.rbac.v1.RoleBinding(spec.name, specs.renderRoleBinding(r, spec, ns, role.metadata.name, subjects[spec.subject]), parent));
+        }
+        this.agentPolicy = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(`${name}-agent-policy`, specs.renderAgentPolicy(r), parent);
         const policyBinding = new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
             `${name}-agent-policy`,
-            { metadata: { name: r.policyName, labels: agentLabels }, spec: { policyName: this.agentPolicy.metadata.name, validationActions: ["Deny"] } },
+            specs.renderAgentPolicyBinding(r, this.agentPolicy.metadata.name),
             parent,
         );
 
@@ -844,213 +548,25 @@ export class NodeLiberator extends pulumi.ComponentResource {
         if (r.generatePeerKey) {
             // Generated once (a CSPRNG, kept as a Pulumi secret); never a literal.
             const key = new GeneratedPassword(`${name}-peer-key`, { length: 64 }, parent);
-            this.peerKeySecret = new k8s.core.v1.Secret(
-                `${name}-peer-key`,
-                { metadata: { name: r.peerKeySecretName, namespace, labels: agentLabels }, type: "Opaque", stringData: { key: key.result } },
-                parent,
-            );
+            this.peerKeySecret = new k8s.core.v1.Secret(`${name}-peer-key`, specs.renderPeerKeySecret(r, namespace, key.result), parent);
             peerKeySecretName = this.peerKeySecret.metadata.name;
         }
-
-        const codeVolumes: k8s.types.input.core.v1.Volume[] = [];
-        const codeMounts: k8s.types.input.core.v1.VolumeMount[] = [];
-        const annotations: Record<string, string> = {};
-        let controllerCommand: string[] | undefined;
+        let code = specs.codeFromImage();
         if (r.codeSource === "configMap") {
-            const data = liberatorCode();
-            const bytes = configMapDataBytes(data);
-            if (bytes > MAX_CONFIGMAP_DATA_BYTES)
-                throw new v.ValidationError(context, [
-                    {
-                        field: "codeSource",
-                        value: "configMap",
-                        expected: `needs the code (${bytes} bytes) to fit a ConfigMap (${MAX_CONFIGMAP_DATA_BYTES}); use "image"`,
-                    },
-                ]);
-            this.codeConfigMap = new k8s.core.v1.ConfigMap(`${name}-code`, { metadata: { name: `${name}-code`, namespace, labels: base }, data }, parent);
-            codeVolumes.push({ name: "code", configMap: { name: this.codeConfigMap.metadata.name, defaultMode: 0o444 } });
-            codeMounts.push({ name: "code", mountPath: LIBERATOR_CODE_PATH, readOnly: true });
-            // A new hash rolls the pods when the code changes (the ConfigMap keeps its name).
-            annotations[ANN.codeSha256] = crypto
-                .createHash("sha256")
-                .update(JSON.stringify(Object.entries(data)))
-                .digest("hex");
-            controllerCommand = ["node", ...CONTROLLER_NODE_FLAGS, `${LIBERATOR_CODE_PATH}/main.js`];
+            const data = specs.liberatorCodeData(context);
+            this.codeConfigMap = new k8s.core.v1.ConfigMap(`${name}-code`, specs.renderCodeConfigMap(r, namespace, data), parent);
+            code = specs.codeFromConfigMap(this.codeConfigMap.metadata.name, data);
         }
-        // Your own image has the code in the same place (liberator/Dockerfile); its entry point is the controller.
-        const agentCommand = ["node", ...AGENT_NODE_FLAGS, `${LIBERATOR_CODE_PATH}/agent.js`];
-        const podEnv = [
-            { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-            { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
-        ];
 
-        // --- the agents ---------------------------------------------------------------------
-        const sf = r.selfFence;
-        const agentVolumes: pulumi.Input<k8s.types.input.core.v1.Volume>[] = [
-            ...codeVolumes,
-            { name: "peer-key", secret: { secretName: peerKeySecretName, defaultMode: 0o400 } },
-            { name: "cri-socket", hostPath: { path: sf.criSocket, type: "Socket" } },
-        ];
-        const agentMounts: k8s.types.input.core.v1.VolumeMount[] = [
-            ...codeMounts,
-            { name: "peer-key", mountPath: LIBERATOR_PEER_KEY_PATH, readOnly: true },
-            { name: "cri-socket", mountPath: sf.criSocket },
-        ];
-        if (sf.watchdog) {
-            agentVolumes.push({ name: "watchdog", hostPath: { path: sf.watchdog.device, type: "CharDevice" } });
-            agentMounts.push({ name: "watchdog", mountPath: sf.watchdog.device });
-        }
+        const refs = { namespace, image, code };
         this.daemonSet = new k8s.apps.v1.DaemonSet(
             name,
-            {
-                metadata: { name, namespace, labels: agentLabels },
-                spec: {
-                    selector: { matchLabels: liberatorSelector(name) },
-                    updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
-                    template: {
-                        metadata: {
-                            labels: agentLabels,
-                            annotations: { ...annotations, "prometheus.io/scrape": "true", "prometheus.io/port": String(sf.peerPort) },
-                        },
-                        spec: {
-                            serviceAccountName: this.agentServiceAccount.metadata.name,
-                            automountServiceAccountToken: true,
-                            // hostPID: the agent finds and kills its node's kubelet; hostNetwork: the
-                            // peer check must test the node's network, not the pod network.
-                            hostPID: true,
-                            hostNetwork: true,
-                            dnsPolicy: "ClusterFirstWithHostNet",
-                            ...(args.agentPriorityClassName ? { priorityClassName: args.agentPriorityClassName } : {}),
-                            tolerations: args.tolerations ?? [{ operator: "Exists" }],
-                            ...(args.nodeSelector ? { nodeSelector: args.nodeSelector } : {}),
-                            terminationGracePeriodSeconds: 10,
-                            securityContext: { seccompProfile: { type: "RuntimeDefault" } },
-                            containers: [
-                                {
-                                    name: "agent",
-                                    image,
-                                    imagePullPolicy: r.imagePullPolicy,
-                                    command: agentCommand,
-                                    env: [
-                                        { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
-                                        { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
-                                        ...podEnv,
-                                        ...agentEnv(r),
-                                    ],
-                                    ports: [{ name: "peer", containerPort: sf.peerPort, hostPort: sf.peerPort, protocol: "TCP" }],
-                                    livenessProbe: {
-                                        httpGet: { path: "/livez", port: "peer" },
-                                        initialDelaySeconds: 10,
-                                        periodSeconds: 20,
-                                        failureThreshold: 3,
-                                    },
-                                    resources: args.agentResources ?? DEFAULT_AGENT_RESOURCES,
-                                    securityContext: {
-                                        // Root for the root-owned CRI socket; of all capabilities only KILL (the kubelet, and what is left in a fenced pod).
-                                        runAsUser: 0,
-                                        runAsGroup: 0,
-                                        runAsNonRoot: false,
-                                        allowPrivilegeEscalation: false,
-                                        readOnlyRootFilesystem: true,
-                                        capabilities: { drop: ["ALL"], add: ["KILL"] },
-                                        // A device node is only writable in a privileged container.
-                                        ...(sf.watchdog ? { privileged: true, allowPrivilegeEscalation: true } : {}),
-                                    },
-                                    volumeMounts: agentMounts,
-                                },
-                            ],
-                            volumes: agentVolumes,
-                        },
-                    },
-                },
-            },
+            specs.renderAgentDaemonSet(r, { ...refs, serviceAccount: this.agentServiceAccount.metadata.name, peerKeySecret: peerKeySecretName }),
             { parent: this, dependsOn: [...bindings, policyBinding] },
         );
-
-        // --- the controller -----------------------------------------------------------------
-        const ctlVolumes: pulumi.Input<k8s.types.input.core.v1.Volume>[] = [...(args.extraVolumes ?? []), ...codeVolumes];
-        const ctlMounts: pulumi.Input<k8s.types.input.core.v1.VolumeMount>[] = [...(args.extraVolumeMounts ?? []), ...codeMounts];
-        const ctlEnv: pulumi.Input<k8s.types.input.core.v1.EnvVar>[] = [...podEnv, ...controllerEnv(r, selectorText(liberatorSelector(name)))];
-        if (r.fence?.type === "http" && r.fence.tokenSecret) {
-            ctlEnv.push({ name: "LIBERATOR_FENCE_TOKEN", valueFrom: { secretKeyRef: { name: r.fence.tokenSecret.name, key: r.fence.tokenSecret.key } } });
-        }
-        if (r.fence?.type === "http" && r.fence.caConfigMap) {
-            ctlVolumes.push({ name: "fence-ca", configMap: { name: r.fence.caConfigMap.name, items: [{ key: r.fence.caConfigMap.key, path: "ca.crt" }] } });
-            ctlMounts.push({ name: "fence-ca", mountPath: path.posix.dirname(FENCE_CA_FILE), readOnly: true });
-        }
         this.deployment = new k8s.apps.v1.Deployment(
             r.controllerName,
-            {
-                metadata: { name: r.controllerName, namespace, labels: controllerLabels },
-                spec: {
-                    replicas: r.controllerReplicas,
-                    selector: { matchLabels: controllerSelector(name) },
-                    strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
-                    template: {
-                        metadata: {
-                            labels: controllerLabels,
-                            annotations: {
-                                ...annotations,
-                                "prometheus.io/scrape": "true",
-                                "prometheus.io/port": String(r.metricsPort),
-                                "prometheus.io/path": "/metrics",
-                            },
-                        },
-                        spec: {
-                            serviceAccountName: this.serviceAccount.metadata.name,
-                            automountServiceAccountToken: true,
-                            ...(args.priorityClassName ? { priorityClassName: args.priorityClassName } : {}),
-                            // Replicas on different nodes, so losing one node never takes both.
-                            affinity: {
-                                podAntiAffinity: {
-                                    preferredDuringSchedulingIgnoredDuringExecution: [
-                                        {
-                                            weight: 100,
-                                            podAffinityTerm: {
-                                                topologyKey: "kubernetes.io/hostname",
-                                                labelSelector: { matchLabels: controllerSelector(name) },
-                                            },
-                                        },
-                                    ],
-                                },
-                            },
-                            terminationGracePeriodSeconds: 15,
-                            securityContext: {
-                                runAsNonRoot: true,
-                                runAsUser: NODE_IMAGE_UID,
-                                runAsGroup: NODE_IMAGE_UID,
-                                seccompProfile: { type: "RuntimeDefault" },
-                            },
-                            containers: [
-                                {
-                                    name: "controller",
-                                    image,
-                                    imagePullPolicy: r.imagePullPolicy,
-                                    ...(controllerCommand ? { command: controllerCommand } : {}),
-                                    env: ctlEnv,
-                                    ports: [{ name: "metrics", containerPort: r.metricsPort, protocol: "TCP" }],
-                                    readinessProbe: { httpGet: { path: "/healthz", port: "metrics" }, periodSeconds: 10, failureThreshold: 3 },
-                                    livenessProbe: {
-                                        httpGet: { path: "/livez", port: "metrics" },
-                                        initialDelaySeconds: 10,
-                                        periodSeconds: 20,
-                                        failureThreshold: 3,
-                                    },
-                                    resources: args.resources ?? DEFAULT_LIBERATOR_RESOURCES,
-                                    securityContext: {
-                                        allowPrivilegeEscalation: false,
-                                        capabilities: { drop: ["ALL"] },
-                                        readOnlyRootFilesystem: true,
-                                        runAsNonRoot: true,
-                                    },
-                                    volumeMounts: ctlMounts,
-                                },
-                            ],
-                            ...(ctlVolumes.length > 0 ? { volumes: ctlVolumes } : {}),
-                        },
-                    },
-                },
-            },
+            specs.renderControllerDeployment(r, { ...refs, serviceAccount: this.serviceAccount.metadata.name }),
             { parent: this, dependsOn: bindings },
         );
 

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
+import { appSelector, MANAGED_BY } from "./labels";
 import * as tls from "./tls";
 import * as v from "./validation";
 
@@ -30,6 +31,8 @@ export interface PrivateCaArgs {
 
 export interface ResolvedPrivateCa {
     kind: "Issuer" | "ClusterIssuer";
+    /** As given (or the default for the kind): checked now when plain; an Output is checked by the constructor when it resolves. */
+    namespace: pulumi.Input<string>;
     issuerName: string;
     commonName: string;
     keyAlgorithm: tls.KeyAlgorithm;
@@ -38,6 +41,7 @@ export interface ResolvedPrivateCa {
     renewBefore: string;
     secretName: string;
     existingIssuer?: Required<tls.IssuerReference> & { caSecretName?: string };
+    waitForReady: boolean;
 }
 
 export const PRIVATE_CA_DEFAULTS = { keyAlgorithm: "RSA" as tls.KeyAlgorithm, rsaKeySize: 3072, duration: "87600h", renewBefore: "720h" };
@@ -82,6 +86,7 @@ export function resolvePrivateCaArgs(name: string, args: PrivateCaArgs = {}, con
     val.throwIfInvalid();
     return {
         kind,
+        namespace: args.namespace ?? (kind === "Issuer" ? "default" : "cert-manager"),
         issuerName,
         commonName,
         keyAlgorithm: keyAlgorithm as tls.KeyAlgorithm,
@@ -90,6 +95,67 @@ export function resolvePrivateCaArgs(name: string, args: PrivateCaArgs = {}, con
         renewBefore,
         secretName,
         ...(existingIssuer ? { existingIssuer } : {}),
+        waitForReady: args.waitForReady ?? true,
+    };
+}
+
+/** The labels of the CA's objects (and its Secret). */
+export function privateCaLabels(r: Pick<ResolvedPrivateCa, "issuerName">): Record<string, string> {
+    return { ...appSelector("private-ca", r.issuerName), ...MANAGED_BY };
+}
+
+/** The self-signed bootstrap Issuer that signs the CA certificate. */
+export function renderSelfSignedIssuer(r: ResolvedPrivateCa, namespace: pulumi.Input<string>): k8s.apiextensions.CustomResourceArgs {
+    return {
+        apiVersion: "cert-manager.io/v1",
+        kind: "Issuer",
+        metadata: { name: `${r.issuerName}-selfsigned`, namespace, labels: privateCaLabels(r) },
+        spec: { selfSigned: {} },
+    };
+}
+
+/**
+ * The CA Certificate. `pulumi up` waits until it (and the issuer) is Ready, unless waitForReady is
+ * off: the CA Issuer needs the CA Secret, and workloads need a ready issuer.
+ */
+export function renderCaCertificate(
+    r: ResolvedPrivateCa,
+    namespace: pulumi.Input<string>,
+    selfSignedIssuer: pulumi.Input<string>,
+): k8s.apiextensions.CustomResourceArgs {
+    const labels = privateCaLabels(r);
+    return {
+        apiVersion: "cert-manager.io/v1",
+        kind: "Certificate",
+        metadata: { name: r.secretName, namespace, labels, annotations: tls.readyAnnotations(r.waitForReady) },
+        spec: {
+            isCA: true,
+            commonName: r.commonName,
+            secretName: r.secretName,
+            secretTemplate: { labels },
+            duration: r.duration,
+            renewBefore: r.renewBefore,
+            // Never: a renewed CA keeps its key, so certificates it signed before still verify
+            // against the new ca.crt and clients holding the old one keep working.
+            privateKey: tls.privateKeySpec(r.keyAlgorithm, r.keySize, "Never"),
+            usages: ["digital signature", "cert sign", "crl sign"],
+            issuerRef: { name: selfSignedIssuer, kind: "Issuer", group: tls.CERT_MANAGER_GROUP },
+        },
+    };
+}
+
+/** The CA Issuer or ClusterIssuer, backed by the CA certificate's Secret. */
+export function renderCaIssuer(r: ResolvedPrivateCa, namespace: pulumi.Input<string>): k8s.apiextensions.CustomResourceArgs {
+    return {
+        apiVersion: "cert-manager.io/v1",
+        kind: r.kind,
+        metadata: {
+            name: r.issuerName,
+            ...(r.kind === "Issuer" ? { namespace } : {}),
+            labels: privateCaLabels(r),
+            annotations: tls.readyAnnotations(r.waitForReady),
+        },
+        spec: { ca: { secretName: r.secretName } },
     };
 }
 
@@ -123,59 +189,17 @@ export class PrivateCa extends pulumi.ComponentResource {
             return;
         }
 
-        const namespace = pulumi.output(
-            v.checkInput(context, "namespace", args.namespace ?? (r.kind === "Issuer" ? "default" : "cert-manager"), (x) => v.dns1123Label(x)),
-        );
-        const labels = { "app.kubernetes.io/name": "private-ca", "app.kubernetes.io/instance": r.issuerName, "app.kubernetes.io/managed-by": "pulumi" };
+        // A namespace given as an Output is checked when it resolves.
+        const namespace = pulumi.output(v.checkInput(context, "namespace", r.namespace, (x) => v.dns1123Label(x)));
         // Children wait for what the component waits for (cert-manager's CRDs and webhook).
         const childOpts = { parent: this, dependsOn: opts?.dependsOn };
-        // Ready before the next step: the CA Issuer needs the CA Secret, and workloads need a ready issuer.
-        const waitReady = tls.readyAnnotations(args.waitForReady ?? true);
-
-        this.selfSignedIssuer = new k8s.apiextensions.CustomResource(
-            `${name}-selfsigned`,
-            {
-                apiVersion: "cert-manager.io/v1",
-                kind: "Issuer",
-                metadata: { name: `${r.issuerName}-selfsigned`, namespace, labels },
-                spec: { selfSigned: {} },
-            },
-            childOpts,
-        );
-
+        this.selfSignedIssuer = new k8s.apiextensions.CustomResource(`${name}-selfsigned`, renderSelfSignedIssuer(r, namespace), childOpts);
         this.caCertificate = new k8s.apiextensions.CustomResource(
             `${name}-ca`,
-            {
-                apiVersion: "cert-manager.io/v1",
-                kind: "Certificate",
-                metadata: { name: r.secretName, namespace, labels, annotations: waitReady },
-                spec: {
-                    isCA: true,
-                    commonName: r.commonName,
-                    secretName: r.secretName,
-                    secretTemplate: { labels },
-                    duration: r.duration,
-                    renewBefore: r.renewBefore,
-                    // Never: a renewed CA keeps its key, so certificates it signed before still verify
-                    // against the new ca.crt and clients holding the old one keep working.
-                    privateKey: tls.privateKeySpec(r.keyAlgorithm, r.keySize, "Never"),
-                    usages: ["digital signature", "cert sign", "crl sign"],
-                    issuerRef: { name: this.selfSignedIssuer.metadata.name, kind: "Issuer", group: tls.CERT_MANAGER_GROUP },
-                },
-            },
+            renderCaCertificate(r, namespace, this.selfSignedIssuer.metadata.name),
             childOpts,
         );
-
-        this.issuer = new k8s.apiextensions.CustomResource(
-            `${name}-issuer`,
-            {
-                apiVersion: "cert-manager.io/v1",
-                kind: r.kind,
-                metadata: { name: r.issuerName, ...(r.kind === "Issuer" ? { namespace } : {}), labels, annotations: waitReady },
-                spec: { ca: { secretName: r.secretName } },
-            },
-            { parent: this, dependsOn: [this.caCertificate] },
-        );
+        this.issuer = new k8s.apiextensions.CustomResource(`${name}-issuer`, renderCaIssuer(r, namespace), { parent: this, dependsOn: [this.caCertificate] });
 
         this.issuerRef = this.issuer.metadata.name.apply((n) => ({ name: n, kind: r.kind, group: tls.CERT_MANAGER_GROUP }));
         this.caSecretName = this.caCertificate.metadata.name.apply(() => r.secretName as string | undefined);

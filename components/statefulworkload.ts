@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import * as v from "./validation";
+import { ANN } from "../liberator/contract";
+import { appSelector, checkReservedLabels, MANAGED_BY, SELECTOR_LABEL_KEYS } from "./labels";
 import * as tls from "./tls";
+import * as v from "./validation";
 
 /** A port the pods listen on; the headless (and client) Service exposes it. */
 export interface PortArgs {
@@ -142,13 +144,18 @@ export interface StatefulWorkloadArgs {
     localVolumePolicy?: "wait" | "delete-pvc";
 }
 
-/** The StatefulSet annotation a NodeLiberator reads for `localVolumePolicy`. */
-export const LOCAL_VOLUME_POLICY_ANNOTATION = "liberator.pets/local-volume-policy";
-
 /** The args with every default applied; produced by `resolveStatefulWorkloadArgs`. */
 export interface ResolvedStatefulWorkload {
+    /** As given (default "default"): checked now when plain; an Output is checked by the constructor when it resolves. */
+    namespace: pulumi.Input<string>;
     statefulSetName: string;
     serviceName: string;
+    /** As given: checked now when plain; an Output is checked by the constructor when it resolves. */
+    image: pulumi.Input<string>;
+    imagePullPolicy: "Always" | "IfNotPresent" | "Never";
+    command?: pulumi.Input<string>[];
+    args?: pulumi.Input<string>[];
+    env: Record<string, EnvValue>;
     replicas: number;
     ordinalsStart: number;
     ports: Required<PortArgs>[];
@@ -157,11 +164,21 @@ export interface ResolvedStatefulWorkload {
     updateStrategy: { type: "RollingUpdate"; partition: number; maxUnavailable?: number | string } | { type: "OnDelete" };
     minReadySeconds: number;
     pvcRetention: { whenDeleted: "Retain" | "Delete"; whenScaled: "Retain" | "Delete" };
+    livenessProbe?: pulumi.Input<k8s.types.input.core.v1.Probe>;
+    readinessProbe?: pulumi.Input<k8s.types.input.core.v1.Probe>;
+    startupProbe?: pulumi.Input<k8s.types.input.core.v1.Probe>;
+    resources?: pulumi.Input<k8s.types.input.core.v1.ResourceRequirements>;
     security: SecurityArgs & { profile: "restricted" | "baseline" };
     spreadAcrossNodes: "preferred" | "required" | "none";
     disruptionBudget: false | { maxUnavailable: number | string };
     clientService: false | { type: "ClusterIP" | "NodePort" | "LoadBalancer" };
     labels: Record<string, string>;
+    podAnnotations?: Record<string, pulumi.Input<string>>;
+    nodeSelector?: Record<string, string>;
+    tolerations?: pulumi.Input<k8s.types.input.core.v1.Toleration>[];
+    serviceAccountName?: pulumi.Input<string>;
+    extraVolumes?: pulumi.Input<k8s.types.input.core.v1.Volume>[];
+    extraVolumeMounts?: pulumi.Input<k8s.types.input.core.v1.VolumeMount>[];
     clusterDomain: string;
     terminationGracePeriodSeconds: number;
     tls?: tls.ResolvedTls;
@@ -207,12 +224,105 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
     }
 
     for (const [key] of Object.entries(args.env ?? {})) val.check(`env key`, key, v.envVarName(key));
+    const ports = resolvePorts(val, args.ports ?? []);
+    const volumeClaims = resolveVolumeClaims(val, args.volumeClaims ?? [], statefulSetName, replicas, ordinalsStart);
 
+    const podManagementPolicy = args.podManagementPolicy ?? "OrderedReady";
+    val.check("podManagementPolicy", podManagementPolicy, v.oneOf(podManagementPolicy, ["OrderedReady", "Parallel"]));
+    const updateStrategy = resolveUpdateStrategy(val, args.updateStrategy, replicas);
+
+    const minReadySeconds = args.minReadySeconds ?? 0;
+    val.check("minReadySeconds", minReadySeconds, v.wholeNumber(minReadySeconds, 0));
+    const terminationGracePeriodSeconds = args.terminationGracePeriodSeconds ?? 30;
+    val.check("terminationGracePeriodSeconds", terminationGracePeriodSeconds, v.wholeNumber(terminationGracePeriodSeconds, 0));
+
+    const pvcRetention = { whenDeleted: args.pvcRetention?.whenDeleted ?? "Retain", whenScaled: args.pvcRetention?.whenScaled ?? "Retain" } as const;
+    val.check("pvcRetention.whenDeleted", pvcRetention.whenDeleted, v.oneOf(pvcRetention.whenDeleted, RETENTION));
+    val.check("pvcRetention.whenScaled", pvcRetention.whenScaled, v.oneOf(pvcRetention.whenScaled, RETENTION));
+
+    const security = resolveSecurity(val, args.security);
+    const spreadAcrossNodes = args.spreadAcrossNodes ?? "preferred";
+    val.check("spreadAcrossNodes", spreadAcrossNodes, v.oneOf(spreadAcrossNodes, ["preferred", "required", "none"]));
+
+    const disruptionBudget = args.disruptionBudget === undefined ? { maxUnavailable: 1 } : args.disruptionBudget;
+    if (disruptionBudget !== false)
+        val.check("disruptionBudget.maxUnavailable", disruptionBudget.maxUnavailable, v.intOrPercent(disruptionBudget.maxUnavailable, 0));
+
+    let clientService: ResolvedStatefulWorkload["clientService"] = false;
+    if (args.clientService) {
+        const type = args.clientService === true ? "ClusterIP" : (args.clientService.type ?? "ClusterIP");
+        val.check("clientService.type", type, v.oneOf(type, ["ClusterIP", "NodePort", "LoadBalancer"]));
+        if (ports.length === 0 && (args.ports ?? []).length === 0) val.fail("clientService", args.clientService, "needs at least one entry in ports");
+        clientService = { type };
+    }
+
+    const labels = args.labels ?? {};
+    v.checkLabels(val, "labels", labels);
+    v.checkLabels(val, "nodeSelector", args.nodeSelector);
+    checkReservedLabels(val, labels, SELECTOR_LABEL_KEYS, "the pods");
+    const clusterDomain = args.clusterDomain ?? "cluster.local";
+    val.check("clusterDomain", clusterDomain, v.dns1123Subdomain(clusterDomain));
+    const localVolumePolicy = args.localVolumePolicy ?? "wait";
+    val.check("localVolumePolicy", localVolumePolicy, v.oneOf(localVolumePolicy, ["wait", "delete-pvc"]));
+    const tlsConfig = tls.resolveTls(val, args.tls, {
+        statefulSetName,
+        serviceName,
+        replicas,
+        ordinalsStart,
+        clusterDomain,
+        clientService,
+        namespace: args.namespace,
+        volumeClaims,
+        extraVolumes: args.extraVolumes,
+        extraVolumeMounts: args.extraVolumeMounts,
+    });
+
+    val.throwIfInvalid();
+    return {
+        namespace: args.namespace ?? "default",
+        statefulSetName,
+        serviceName,
+        image: args.image,
+        imagePullPolicy: args.imagePullPolicy ?? "IfNotPresent",
+        command: args.command,
+        args: args.args,
+        env: args.env ?? {},
+        replicas,
+        ordinalsStart,
+        ports,
+        volumeClaims,
+        podManagementPolicy,
+        updateStrategy,
+        minReadySeconds,
+        pvcRetention,
+        livenessProbe: args.livenessProbe,
+        readinessProbe: args.readinessProbe,
+        startupProbe: args.startupProbe,
+        resources: args.resources,
+        security,
+        spreadAcrossNodes,
+        disruptionBudget,
+        clientService,
+        labels,
+        podAnnotations: args.podAnnotations,
+        nodeSelector: args.nodeSelector,
+        tolerations: args.tolerations,
+        serviceAccountName: args.serviceAccountName,
+        extraVolumes: args.extraVolumes,
+        extraVolumeMounts: args.extraVolumeMounts,
+        clusterDomain,
+        terminationGracePeriodSeconds,
+        localVolumePolicy,
+        ...(tlsConfig ? { tls: tlsConfig } : {}),
+    };
+}
+
+function resolvePorts(val: v.Validator, given: PortArgs[]): Required<PortArgs>[] {
     const ports: Required<PortArgs>[] = [];
     const portNames = new Set<string>();
     const portKeys = new Set<string>();
     const containerPortKeys = new Set<string>();
-    (args.ports ?? []).forEach((p, i) => {
+    given.forEach((p, i) => {
         const f = `ports[${i}]`;
         val.check(`${f}.name`, p.name, v.portName(p.name));
         val.check(`${f}.containerPort`, p.containerPort, v.port(p.containerPort));
@@ -236,10 +346,19 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
         containerPortKeys.add(containerKey);
         ports.push({ name: p.name, containerPort: p.containerPort, servicePort, protocol });
     });
+    return ports;
+}
 
+function resolveVolumeClaims(
+    val: v.Validator,
+    given: VolumeClaimArgs[],
+    statefulSetName: string,
+    replicas: number,
+    ordinalsStart: number,
+): ResolvedStatefulWorkload["volumeClaims"] {
     const claimNames = new Set<string>();
     const mountPaths = new Set<string>();
-    const volumeClaims = (args.volumeClaims ?? []).map((c, i) => {
+    return given.map((c, i) => {
         const f = `volumeClaims[${i}]`;
         val.check(`${f}.name`, c.name, v.dns1123Label(c.name));
         if (claimNames.has(c.name)) val.fail(`${f}.name`, c.name, "must be unique among volumeClaims; it is used twice");
@@ -262,42 +381,22 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
         else accessModes.forEach((m, j) => val.check(`${f}.accessModes[${j}]`, m, v.oneOf(m, ACCESS_MODES)));
         return { ...c, accessModes, readOnly: c.readOnly ?? false };
     });
+}
 
-    const podManagementPolicy = args.podManagementPolicy ?? "OrderedReady";
-    val.check("podManagementPolicy", podManagementPolicy, v.oneOf(podManagementPolicy, ["OrderedReady", "Parallel"]));
-
-    let updateStrategy: ResolvedStatefulWorkload["updateStrategy"] = { type: "RollingUpdate", partition: 0 };
-    const us = args.updateStrategy;
-    if (us !== undefined) {
-        if (!val.check("updateStrategy.type", us.type, v.oneOf(us.type, ["RollingUpdate", "OnDelete"]))) {
-            // already recorded
-        } else if (us.type === "RollingUpdate") {
-            const partition = us.partition ?? 0;
-            if (
-                val.check("updateStrategy.partition", partition, v.wholeNumber(partition, 0)) &&
-                Number.isInteger(replicas) &&
-                replicas >= 0 &&
-                partition > replicas
-            ) {
-                val.fail("updateStrategy.partition", partition, `must be at most replicas (${replicas}); a partition above replicas updates no pod`);
-            }
-            if (us.maxUnavailable !== undefined) val.check("updateStrategy.maxUnavailable", us.maxUnavailable, v.intOrPercent(us.maxUnavailable, 1));
-            updateStrategy = { type: "RollingUpdate", partition, ...(us.maxUnavailable !== undefined ? { maxUnavailable: us.maxUnavailable } : {}) };
-        } else {
-            updateStrategy = { type: "OnDelete" };
-        }
+function resolveUpdateStrategy(val: v.Validator, us: UpdateStrategyArgs | undefined, replicas: number): ResolvedStatefulWorkload["updateStrategy"] {
+    if (us === undefined) return { type: "RollingUpdate", partition: 0 };
+    if (!val.check("updateStrategy.type", us.type, v.oneOf(us.type, ["RollingUpdate", "OnDelete"]))) return { type: "RollingUpdate", partition: 0 };
+    if (us.type === "OnDelete") return { type: "OnDelete" };
+    const partition = us.partition ?? 0;
+    if (val.check("updateStrategy.partition", partition, v.wholeNumber(partition, 0)) && Number.isInteger(replicas) && replicas >= 0 && partition > replicas) {
+        val.fail("updateStrategy.partition", partition, `must be at most replicas (${replicas}); a partition above replicas updates no pod`);
     }
+    if (us.maxUnavailable !== undefined) val.check("updateStrategy.maxUnavailable", us.maxUnavailable, v.intOrPercent(us.maxUnavailable, 1));
+    return { type: "RollingUpdate", partition, ...(us.maxUnavailable !== undefined ? { maxUnavailable: us.maxUnavailable } : {}) };
+}
 
-    const minReadySeconds = args.minReadySeconds ?? 0;
-    val.check("minReadySeconds", minReadySeconds, v.wholeNumber(minReadySeconds, 0));
-    const terminationGracePeriodSeconds = args.terminationGracePeriodSeconds ?? 30;
-    val.check("terminationGracePeriodSeconds", terminationGracePeriodSeconds, v.wholeNumber(terminationGracePeriodSeconds, 0));
-
-    const pvcRetention = { whenDeleted: args.pvcRetention?.whenDeleted ?? "Retain", whenScaled: args.pvcRetention?.whenScaled ?? "Retain" } as const;
-    val.check("pvcRetention.whenDeleted", pvcRetention.whenDeleted, v.oneOf(pvcRetention.whenDeleted, RETENTION));
-    val.check("pvcRetention.whenScaled", pvcRetention.whenScaled, v.oneOf(pvcRetention.whenScaled, RETENTION));
-
-    const security = { ...(args.security ?? {}), profile: args.security?.profile ?? "restricted" } as ResolvedStatefulWorkload["security"];
+function resolveSecurity(val: v.Validator, given: SecurityArgs | undefined): ResolvedStatefulWorkload["security"] {
+    const security = { ...(given ?? {}), profile: given?.profile ?? "restricted" } as ResolvedStatefulWorkload["security"];
     val.check("security.profile", security.profile, v.oneOf(security.profile, ["restricted", "baseline"]));
     for (const k of ["runAsUser", "runAsGroup", "fsGroup"] as const) {
         if (security[k] !== undefined) val.check(`security.${k}`, security[k], v.wholeNumber(security[k], 0, 2147483647));
@@ -305,67 +404,7 @@ export function resolveStatefulWorkloadArgs(name: string, args: StatefulWorkload
     if (security.profile === "restricted" && security.runAsUser === 0) {
         val.fail("security.runAsUser", 0, 'must not be 0 (root) with profile "restricted"; use profile "baseline" for images that must run as root');
     }
-
-    const spreadAcrossNodes = args.spreadAcrossNodes ?? "preferred";
-    val.check("spreadAcrossNodes", spreadAcrossNodes, v.oneOf(spreadAcrossNodes, ["preferred", "required", "none"]));
-
-    const disruptionBudget = args.disruptionBudget === undefined ? { maxUnavailable: 1 } : args.disruptionBudget;
-    if (disruptionBudget !== false)
-        val.check("disruptionBudget.maxUnavailable", disruptionBudget.maxUnavailable, v.intOrPercent(disruptionBudget.maxUnavailable, 0));
-
-    let clientService: ResolvedStatefulWorkload["clientService"] = false;
-    if (args.clientService) {
-        const type = args.clientService === true ? "ClusterIP" : (args.clientService.type ?? "ClusterIP");
-        val.check("clientService.type", type, v.oneOf(type, ["ClusterIP", "NodePort", "LoadBalancer"]));
-        if (ports.length === 0 && (args.ports ?? []).length === 0) val.fail("clientService", args.clientService, "needs at least one entry in ports");
-        clientService = { type };
-    }
-
-    const labels = args.labels ?? {};
-    v.checkLabels(val, "labels", labels);
-    v.checkLabels(val, "nodeSelector", args.nodeSelector);
-    for (const reserved of ["app.kubernetes.io/name", "app.kubernetes.io/instance"]) {
-        if (reserved in labels) val.fail(`labels["${reserved}"]`, labels[reserved], "is set by the component (it selects the pods) and cannot be overridden");
-    }
-    const clusterDomain = args.clusterDomain ?? "cluster.local";
-    val.check("clusterDomain", clusterDomain, v.dns1123Subdomain(clusterDomain));
-    const localVolumePolicy = args.localVolumePolicy ?? "wait";
-    val.check("localVolumePolicy", localVolumePolicy, v.oneOf(localVolumePolicy, ["wait", "delete-pvc"]));
-    const tlsConfig = tls.resolveTls(val, args.tls, {
-        statefulSetName,
-        serviceName,
-        replicas,
-        ordinalsStart,
-        clusterDomain,
-        clientService,
-        namespace: args.namespace,
-        volumeClaims,
-        extraVolumes: args.extraVolumes,
-        extraVolumeMounts: args.extraVolumeMounts,
-    });
-
-    val.throwIfInvalid();
-    return {
-        statefulSetName,
-        serviceName,
-        replicas,
-        ordinalsStart,
-        ports,
-        volumeClaims,
-        podManagementPolicy,
-        updateStrategy,
-        minReadySeconds,
-        pvcRetention,
-        security,
-        spreadAcrossNodes,
-        disruptionBudget,
-        clientService,
-        labels,
-        clusterDomain,
-        terminationGracePeriodSeconds,
-        localVolumePolicy,
-        ...(tlsConfig ? { tls: tlsConfig } : {}),
-    };
+    return security;
 }
 
 /** Pod names in ordinal order: `<sts>-<start>` … */
@@ -405,7 +444,12 @@ export function awaitAnnotations(r: Pick<ResolvedStatefulWorkload, "replicas" | 
 
 /** The labels that select this workload's pods (never change: the selector is immutable). */
 export function selectorLabels(statefulSetName: string): Record<string, string> {
-    return { "app.kubernetes.io/name": statefulSetName, "app.kubernetes.io/instance": statefulSetName };
+    return appSelector(statefulSetName, statefulSetName);
+}
+
+/** The labels of every object: the user's, the selector's and managed-by. */
+export function workloadLabels(r: Pick<ResolvedStatefulWorkload, "labels" | "statefulSetName">): Record<string, string> {
+    return { ...r.labels, ...selectorLabels(r.statefulSetName), ...MANAGED_BY };
 }
 
 function envVar(name: string, value: EnvValue): k8s.types.input.core.v1.EnvVar {
@@ -415,6 +459,179 @@ function envVar(name: string, value: EnvValue): k8s.types.input.core.v1.EnvVar {
         if ("fieldRef" in value) return { name, valueFrom: { fieldRef: { fieldPath: value.fieldRef } } };
     }
     return { name, value: value as pulumi.Input<string> };
+}
+
+// --- render: the resolved args as Kubernetes objects ------------------------------------------
+// Pure: plain values give plain objects. `namespace` and `serviceName` may be Outputs (the
+// constructor passes its sibling resources' names, so each object depends on what it names).
+
+function servicePorts(r: Pick<ResolvedStatefulWorkload, "ports">): k8s.types.input.core.v1.ServicePort[] {
+    return r.ports.map((p) => ({ name: p.name, port: p.servicePort, targetPort: p.containerPort, protocol: p.protocol }));
+}
+
+/** The governing headless Service: it publishes every pod's DNS record, Ready or not. */
+export function renderHeadlessService(r: ResolvedStatefulWorkload, namespace: pulumi.Input<string>): k8s.core.v1.ServiceArgs {
+    return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: r.serviceName, namespace, labels: workloadLabels(r) },
+        spec: {
+            clusterIP: "None",
+            // Peers must find each other before they are Ready (cluster bootstrap).
+            publishNotReadyAddresses: true,
+            selector: selectorLabels(r.statefulSetName),
+            ports: servicePorts(r),
+        },
+    };
+}
+
+/** The client Service `<sts>-client`, when `clientService` is on. */
+export function renderClientService(r: ResolvedStatefulWorkload, namespace: pulumi.Input<string>): k8s.core.v1.ServiceArgs | undefined {
+    if (!r.clientService) return undefined;
+    return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: `${r.statefulSetName}-client`, namespace, labels: workloadLabels(r) },
+        spec: { type: r.clientService.type, selector: selectorLabels(r.statefulSetName), ports: servicePorts(r) },
+    };
+}
+
+/** The pod's security context: the restricted profile, or baseline for images that start as root. */
+export function podSecurityContext(security: ResolvedStatefulWorkload["security"]): k8s.types.input.core.v1.PodSecurityContext {
+    return {
+        seccompProfile: { type: "RuntimeDefault" },
+        ...(security.profile === "restricted" ? { runAsNonRoot: true } : {}),
+        ...(security.runAsUser !== undefined ? { runAsUser: security.runAsUser } : {}),
+        ...(security.runAsGroup !== undefined ? { runAsGroup: security.runAsGroup } : {}),
+        ...(security.fsGroup !== undefined ? { fsGroup: security.fsGroup } : {}),
+    };
+}
+
+export function containerSecurityContext(security: ResolvedStatefulWorkload["security"]): k8s.types.input.core.v1.SecurityContext {
+    const readOnlyRootFilesystem = security.readOnlyRootFilesystem ?? false;
+    return security.profile === "restricted"
+        ? { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem }
+        : { readOnlyRootFilesystem };
+}
+
+/** Pod anti-affinity over node hostnames: a preference, a requirement, or none. */
+export function spreadAffinity(
+    selector: Record<string, string>,
+    spread: ResolvedStatefulWorkload["spreadAcrossNodes"],
+): k8s.types.input.core.v1.Affinity | undefined {
+    const podAffinityTerm = { labelSelector: { matchLabels: selector }, topologyKey: "kubernetes.io/hostname" };
+    if (spread === "preferred") return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] } };
+    if (spread === "required") return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [podAffinityTerm] } };
+    return undefined;
+}
+
+/** The main container: image, command, env, ports, the claims' mounts (then extras, then TLS), probes. */
+export function renderContainer(r: ResolvedStatefulWorkload): k8s.types.input.core.v1.Container {
+    const volumeMounts: pulumi.Input<k8s.types.input.core.v1.VolumeMount>[] = [
+        ...r.volumeClaims.map((c) => ({
+            name: c.name,
+            mountPath: c.mountPath,
+            ...(c.subPath ? { subPath: c.subPath } : {}),
+            ...(c.readOnly ? { readOnly: true } : {}),
+        })),
+        ...(r.extraVolumeMounts ?? []),
+        ...(r.tls ? [tls.tlsVolumeMount(r.tls)] : []),
+    ];
+    return {
+        name: r.statefulSetName,
+        image: r.image,
+        imagePullPolicy: r.imagePullPolicy,
+        ...(r.command ? { command: r.command } : {}),
+        ...(r.args ? { args: r.args } : {}),
+        env: Object.entries(r.env).map(([k, val]) => envVar(k, val)),
+        ports: r.ports.map((p) => ({ name: p.name, containerPort: p.containerPort, protocol: p.protocol })),
+        volumeMounts,
+        securityContext: containerSecurityContext(r.security),
+        ...(r.livenessProbe ? { livenessProbe: r.livenessProbe } : {}),
+        ...(r.readinessProbe ? { readinessProbe: r.readinessProbe } : {}),
+        ...(r.startupProbe ? { startupProbe: r.startupProbe } : {}),
+        ...(r.resources ? { resources: r.resources } : {}),
+    };
+}
+
+function updateStrategySpec(s: ResolvedStatefulWorkload["updateStrategy"]): k8s.types.input.apps.v1.StatefulSetUpdateStrategy {
+    if (s.type === "OnDelete") return { type: "OnDelete" };
+    return {
+        type: "RollingUpdate",
+        rollingUpdate: { partition: s.partition, ...(s.maxUnavailable !== undefined ? { maxUnavailable: s.maxUnavailable } : {}) },
+    };
+}
+
+/** The pod template: labels, annotations, the security context, spreading, the container and its volumes. */
+export function renderPodTemplate(r: ResolvedStatefulWorkload): k8s.types.input.core.v1.PodTemplateSpec {
+    const affinity = spreadAffinity(selectorLabels(r.statefulSetName), r.spreadAcrossNodes);
+    const volumes = r.extraVolumes || r.tls ? [...(r.extraVolumes ?? []), ...(r.tls ? [tls.tlsVolume(r.tls)] : [])] : undefined;
+    return {
+        metadata: { labels: workloadLabels(r), ...(r.podAnnotations ? { annotations: r.podAnnotations } : {}) },
+        spec: {
+            ...(r.serviceAccountName ? { serviceAccountName: r.serviceAccountName } : {}),
+            terminationGracePeriodSeconds: r.terminationGracePeriodSeconds,
+            securityContext: podSecurityContext(r.security),
+            ...(affinity ? { affinity } : {}),
+            ...(r.nodeSelector ? { nodeSelector: r.nodeSelector } : {}),
+            ...(r.tolerations ? { tolerations: r.tolerations } : {}),
+            containers: [renderContainer(r)],
+            ...(volumes ? { volumes } : {}),
+        },
+    };
+}
+
+/**
+ * The StatefulSet: an explicit name (pod, DNS and PVC names derive from it), the governing
+ * Service's name, PVCs retained, the await annotations and the liberator's local-volume policy.
+ */
+export function renderStatefulSet(
+    r: ResolvedStatefulWorkload,
+    namespace: pulumi.Input<string>,
+    serviceName: pulumi.Input<string> = r.serviceName,
+): k8s.apps.v1.StatefulSetArgs {
+    const labels = workloadLabels(r);
+    return {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        metadata: {
+            name: r.statefulSetName,
+            namespace,
+            labels,
+            annotations: { ...awaitAnnotations(r), [ANN.localVolumePolicy]: r.localVolumePolicy },
+        },
+        spec: {
+            // Set explicitly: the Service must exist under this name for the pods' DNS records.
+            serviceName,
+            replicas: r.replicas,
+            ...(r.ordinalsStart > 0 ? { ordinals: { start: r.ordinalsStart } } : {}),
+            selector: { matchLabels: selectorLabels(r.statefulSetName) },
+            podManagementPolicy: r.podManagementPolicy,
+            updateStrategy: updateStrategySpec(r.updateStrategy),
+            minReadySeconds: r.minReadySeconds,
+            persistentVolumeClaimRetentionPolicy: r.pvcRetention,
+            template: renderPodTemplate(r),
+            volumeClaimTemplates: r.volumeClaims.map((c) => ({
+                metadata: { name: c.name, labels },
+                spec: {
+                    accessModes: c.accessModes,
+                    ...(c.storageClassName !== undefined ? { storageClassName: c.storageClassName } : {}),
+                    resources: { requests: { storage: c.size } },
+                },
+            })),
+        },
+    };
+}
+
+/** The PodDisruptionBudget, unless `disruptionBudget` is false. */
+export function renderDisruptionBudget(r: ResolvedStatefulWorkload, namespace: pulumi.Input<string>): k8s.policy.v1.PodDisruptionBudgetArgs | undefined {
+    if (r.disruptionBudget === false) return undefined;
+    return {
+        apiVersion: "policy/v1",
+        kind: "PodDisruptionBudget",
+        metadata: { name: r.statefulSetName, namespace, labels: workloadLabels(r) },
+        spec: { maxUnavailable: r.disruptionBudget.maxUnavailable, selector: { matchLabels: selectorLabels(r.statefulSetName) } },
+    };
 }
 
 /**
@@ -448,177 +665,35 @@ export class StatefulWorkload extends pulumi.ComponentResource {
 
     constructor(name: string, args: StatefulWorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
         const context = `StatefulWorkload "${name}"`;
-        const r = resolveStatefulWorkloadArgs(name, args, context);
+        const resolved = resolveStatefulWorkloadArgs(name, args, context);
         super("pets:index:StatefulWorkload", name, {}, opts);
+        // Inputs given as Outputs are checked when they resolve, before anything uses them.
+        const namespace = pulumi.output(v.checkInput(context, "namespace", resolved.namespace, (x) => v.dns1123Label(x)));
+        const r = { ...resolved, image: v.checkInput(context, "image", resolved.image, v.image) };
 
-        const namespace = pulumi.output(v.checkInput(context, "namespace", args.namespace ?? "default", (x) => v.dns1123Label(x)));
-        const image = v.checkInput(context, "image", args.image, v.image);
-        const selector = selectorLabels(r.statefulSetName);
-        const labels = { ...r.labels, ...selector, "app.kubernetes.io/managed-by": "pulumi" };
-
-        const servicePorts = r.ports.map((p) => ({ name: p.name, port: p.servicePort, targetPort: p.containerPort, protocol: p.protocol }));
-        this.headlessService = new k8s.core.v1.Service(
-            `${name}-headless`,
-            {
-                metadata: { name: r.serviceName, namespace, labels },
-                spec: {
-                    clusterIP: "None",
-                    // Peers must find each other before they are Ready (cluster bootstrap).
-                    publishNotReadyAddresses: true,
-                    selector,
-                    ports: servicePorts,
-                },
-            },
-            { parent: this },
-        );
-
-        if (r.clientService) {
-            this.clientService = new k8s.core.v1.Service(
-                `${name}-client`,
-                {
-                    metadata: { name: `${r.statefulSetName}-client`, namespace, labels },
-                    spec: {
-                        type: r.clientService.type,
-                        selector,
-                        ports: servicePorts,
-                    },
-                },
-                { parent: this },
-            );
-        }
-
+        this.headlessService = new k8s.core.v1.Service(`${name}-headless`, renderHeadlessService(r, namespace), { parent: this });
+        const client = renderClientService(r, namespace);
+        if (client) this.clientService = new k8s.core.v1.Service(`${name}-client`, client, { parent: this });
         if (r.tls) {
             this.certificate = new k8s.apiextensions.CustomResource(
                 `${name}-cert`,
-                tls.workloadCertificateArgs(context, { ...r, tls: r.tls }, namespace, labels),
+                tls.workloadCertificateArgs(context, { ...r, tls: r.tls }, namespace, workloadLabels(r)),
                 { parent: this, dependsOn: opts?.dependsOn },
             );
         }
-
-        const restricted = r.security.profile === "restricted";
-        const podSecurityContext: k8s.types.input.core.v1.PodSecurityContext = {
-            seccompProfile: { type: "RuntimeDefault" },
-            ...(restricted ? { runAsNonRoot: true } : {}),
-            ...(r.security.runAsUser !== undefined ? { runAsUser: r.security.runAsUser } : {}),
-            ...(r.security.runAsGroup !== undefined ? { runAsGroup: r.security.runAsGroup } : {}),
-            ...(r.security.fsGroup !== undefined ? { fsGroup: r.security.fsGroup } : {}),
-        };
-        const containerSecurityContext: k8s.types.input.core.v1.SecurityContext = restricted
-            ? { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: r.security.readOnlyRootFilesystem ?? false }
-            : { readOnlyRootFilesystem: r.security.readOnlyRootFilesystem ?? false };
-
-        const podAffinityTerm = { labelSelector: { matchLabels: selector }, topologyKey: "kubernetes.io/hostname" };
-        const affinity: k8s.types.input.core.v1.Affinity | undefined =
-            r.spreadAcrossNodes === "preferred"
-                ? { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] } }
-                : r.spreadAcrossNodes === "required"
-                  ? { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [podAffinityTerm] } }
-                  : undefined;
-
-        const volumeMounts: pulumi.Input<k8s.types.input.core.v1.VolumeMount>[] = [
-            ...r.volumeClaims.map((c) => ({
-                name: c.name,
-                mountPath: c.mountPath,
-                ...(c.subPath ? { subPath: c.subPath } : {}),
-                ...(c.readOnly ? { readOnly: true } : {}),
-            })),
-            ...(args.extraVolumeMounts ?? []),
-            ...(r.tls ? [tls.tlsVolumeMount(r.tls)] : []),
-        ];
-
-        const container: k8s.types.input.core.v1.Container = {
-            name: r.statefulSetName,
-            image,
-            imagePullPolicy: args.imagePullPolicy ?? "IfNotPresent",
-            ...(args.command ? { command: args.command } : {}),
-            ...(args.args ? { args: args.args } : {}),
-            env: Object.entries(args.env ?? {}).map(([k, val]) => envVar(k, val)),
-            ports: r.ports.map((p) => ({ name: p.name, containerPort: p.containerPort, protocol: p.protocol })),
-            volumeMounts,
-            securityContext: containerSecurityContext,
-            ...(args.livenessProbe ? { livenessProbe: args.livenessProbe } : {}),
-            ...(args.readinessProbe ? { readinessProbe: args.readinessProbe } : {}),
-            ...(args.startupProbe ? { startupProbe: args.startupProbe } : {}),
-            ...(args.resources ? { resources: args.resources } : {}),
-        };
-
-        const updateStrategy: k8s.types.input.apps.v1.StatefulSetUpdateStrategy =
-            r.updateStrategy.type === "OnDelete"
-                ? { type: "OnDelete" }
-                : {
-                      type: "RollingUpdate",
-                      rollingUpdate: {
-                          partition: r.updateStrategy.partition,
-                          ...(r.updateStrategy.maxUnavailable !== undefined ? { maxUnavailable: r.updateStrategy.maxUnavailable } : {}),
-                      },
-                  };
-
-        this.statefulSet = new k8s.apps.v1.StatefulSet(
-            name,
-            {
-                metadata: {
-                    // An explicit name: pod names, DNS names and PVC names all derive from it.
-                    name: r.statefulSetName,
-                    namespace,
-                    labels,
-                    annotations: { ...awaitAnnotations(r), [LOCAL_VOLUME_POLICY_ANNOTATION]: r.localVolumePolicy },
-                },
-                spec: {
-                    // Set explicitly: the Service must exist under this name for the pods' DNS records.
-                    serviceName: this.headlessService.metadata.name,
-                    replicas: r.replicas,
-                    ...(r.ordinalsStart > 0 ? { ordinals: { start: r.ordinalsStart } } : {}),
-                    selector: { matchLabels: selector },
-                    podManagementPolicy: r.podManagementPolicy,
-                    updateStrategy,
-                    minReadySeconds: r.minReadySeconds,
-                    persistentVolumeClaimRetentionPolicy: r.pvcRetention,
-                    template: {
-                        metadata: { labels, ...(args.podAnnotations ? { annotations: args.podAnnotations } : {}) },
-                        spec: {
-                            ...(args.serviceAccountName ? { serviceAccountName: args.serviceAccountName } : {}),
-                            terminationGracePeriodSeconds: r.terminationGracePeriodSeconds,
-                            securityContext: podSecurityContext,
-                            ...(affinity ? { affinity } : {}),
-                            ...(args.nodeSelector ? { nodeSelector: args.nodeSelector } : {}),
-                            ...(args.tolerations ? { tolerations: args.tolerations } : {}),
-                            containers: [container],
-                            ...(args.extraVolumes || r.tls ? { volumes: [...(args.extraVolumes ?? []), ...(r.tls ? [tls.tlsVolume(r.tls)] : [])] } : {}),
-                        },
-                    },
-                    volumeClaimTemplates: r.volumeClaims.map((c) => ({
-                        metadata: { name: c.name, labels },
-                        spec: {
-                            accessModes: c.accessModes,
-                            ...(c.storageClassName !== undefined ? { storageClassName: c.storageClassName } : {}),
-                            resources: { requests: { storage: c.size } },
-                        },
-                    })),
-                },
-            },
-            {
-                parent: this,
-                // Pods start (and scale up) only once the certificate covers their names.
-                ...(this.certificate ? { dependsOn: [this.certificate] } : {}),
-                // The API server rejects changes to these fields. Replace the StatefulSet instead of
-                // failing half-way: delete first (its name is fixed), the pods restart, and the PVCs
-                // stay (retention policy) and are reattached by ordinal. `pulumi preview` shows it as
-                // a replace naming the changed field.
-                replaceOnChanges: IMMUTABLE_STATEFULSET_FIELDS,
-                deleteBeforeReplace: true,
-            },
-        );
-
-        if (r.disruptionBudget !== false) {
-            this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
-                `${name}-pdb`,
-                {
-                    metadata: { name: r.statefulSetName, namespace, labels },
-                    spec: { maxUnavailable: r.disruptionBudget.maxUnavailable, selector: { matchLabels: selector } },
-                },
-                { parent: this },
-            );
-        }
+        this.statefulSet = new k8s.apps.v1.StatefulSet(name, renderStatefulSet(r, namespace, this.headlessService.metadata.name), {
+            parent: this,
+            // Pods start (and scale up) only once the certificate covers their names.
+            ...(this.certificate ? { dependsOn: [this.certificate] } : {}),
+            // The API server rejects changes to these fields. Replace the StatefulSet instead of
+            // failing half-way: delete first (its name is fixed), the pods restart, and the PVCs
+            // stay (retention policy) and are reattached by ordinal. `pulumi preview` shows it as
+            // a replace naming the changed field.
+            replaceOnChanges: IMMUTABLE_STATEFULSET_FIELDS,
+            deleteBeforeReplace: true,
+        });
+        const pdb = renderDisruptionBudget(r, namespace);
+        if (pdb) this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, pdb, { parent: this });
 
         this.namespace = namespace;
         this.statefulSetName = this.statefulSet.metadata.name;
@@ -627,14 +702,8 @@ export class StatefulWorkload extends pulumi.ComponentResource {
         this.podDnsNames = namespace.apply((ns) => podDnsNames(r.statefulSetName, r.serviceName, ns, r.replicas, r.ordinalsStart, r.clusterDomain));
         this.srvName = pulumi.interpolate`${this.headlessServiceName}.${namespace}.svc.${r.clusterDomain}`;
         this.portSrvNames = this.srvName.apply((srv) => Object.fromEntries(r.ports.map((p) => [p.name, `_${p.name}._${p.protocol.toLowerCase()}.${srv}`])));
-        this.pvcNames = pulumi.output(
-            pvcNames(
-                r.statefulSetName,
-                r.volumeClaims.map((c) => c.name),
-                r.replicas,
-                r.ordinalsStart,
-            ),
-        );
+        const templates = r.volumeClaims.map((c) => c.name);
+        this.pvcNames = pulumi.output(pvcNames(r.statefulSetName, templates, r.replicas, r.ordinalsStart));
         if (this.certificate && r.tls) this.tls = tls.workloadTlsOutputs(this.certificate, r.tls);
 
         this.registerOutputs({

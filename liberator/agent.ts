@@ -16,12 +16,15 @@ import {
     ANN,
     apiDownAfterMs,
     ClaimPhase,
+    DEFAULT_NAMESPACE,
     DEFAULTS,
     HEARTBEAT_COMPONENT_LABEL,
     heartbeatLeaseName,
     heartbeatNode,
+    HTTP_PATHS,
     LIMITS,
     peerRecheckMs,
+    POD_ENV,
     STATEFULSET_POD_LABEL,
     startupGraceMs,
 } from "./contract";
@@ -123,7 +126,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv = process
     const cfg: AgentConfig = {
         kubeconfig: r.get("kubeconfig"),
         context: r.get("context"),
-        namespace: r.get("namespace") ?? (env.POD_NAMESPACE || undefined),
+        namespace: r.get("namespace") ?? (env[POD_ENV.namespace] || undefined),
         nodeName: nodeName ?? "",
         identity: r.get("identity") ?? `agent_${process.pid}`,
         listenHost: listen.host,
@@ -558,12 +561,12 @@ export class Agent {
             });
             return;
         }
-        if (url === "/metrics") {
+        if (url === HTTP_PATHS.metrics) {
             res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
             res.end(this.deps.metrics.render());
             return;
         }
-        if (url === "/healthz" || url === "/livez") {
+        if (url === HTTP_PATHS.healthz || url === HTTP_PATHS.livez) {
             res.writeHead(200, { "Content-Type": "application/json" });
             res.end(JSON.stringify({ ok: true, mode: this.mode() ?? "starting", armed: this.armed }) + "\n");
             return;
@@ -678,7 +681,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     let namespace: string;
     try {
         const cluster = resolveClusterConfig(cfg.kubeconfig, cfg.context, env);
-        namespace = cfg.namespace ?? cluster.namespace ?? "tkr-system";
+        namespace = cfg.namespace ?? cluster.namespace ?? DEFAULT_NAMESPACE;
         client = new KubeClient(cluster, { userAgent: `pets-liberator-agent/${cfg.nodeName}` });
     } catch (e) {
         log.error("cannot configure the API client", { error: (e as Error).message });

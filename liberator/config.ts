@@ -3,7 +3,7 @@
  * component sets the variables; flags win). Every value is checked; a bad one stops the start.
  */
 import * as os from "os";
-import { DEFAULTS, LIMITS } from "./contract";
+import { DEFAULTS, FENCE_TOKEN_ENV, LIMITS, POD_ENV } from "./contract";
 import { DecideConfig, DEFAULT_DECIDE_CONFIG, Mode, OrphanedVolumes } from "./decide";
 import { FenceConfig, fenceConfigProblems } from "./fence";
 import { ConfigError, Option, Reader, usage as usageOf } from "./flags";
@@ -159,7 +159,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
             url: fenceUrl,
             method,
             timeoutMs: fenceTimeoutMs,
-            token: env.LIBERATOR_FENCE_TOKEN || undefined,
+            token: env[FENCE_TOKEN_ENV] || undefined,
             caFile: r.get("fence-ca-file"),
         };
         problems.push(...fenceConfigProblems(fence));
@@ -193,7 +193,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const config: Config = {
         kubeconfig: r.get("kubeconfig"),
         context: r.get("context"),
-        namespace: r.get("namespace") ?? (env.POD_NAMESPACE || undefined),
+        namespace: r.get("namespace") ?? (env[POD_ENV.namespace] || undefined),
         identity: r.get("identity") ?? `${os.hostname()}_${process.pid}`,
         leaseName: r.get("lease-name") ?? "liberator",
         leaseDurationMs,

@@ -53,6 +53,27 @@ export const LIMITS = {
     settleSeconds: [1, 3600],
 } as const;
 
+/** Where the component installs everything, and where the processes look when nothing says otherwise. */
+export const DEFAULT_NAMESPACE = "tkr-system";
+/** Where the kubelets' Leases live; the controller watches them (and may read nothing else there). */
+export const NODE_LEASE_NAMESPACE = "kube-node-lease";
+/** Events about cluster-scoped objects (Nodes, PVs) must live in "default". */
+export const EVENT_NAMESPACE = "default";
+
+/**
+ * The processes take their settings as flags or as environment variables (flags win); the
+ * component sets the variables. A flag's variable is LIBERATOR_ and the flag in upper snake case.
+ */
+export function flagEnv(flag: string): string {
+    return `LIBERATOR_${flag.toUpperCase().replace(/-/g, "_")}`;
+}
+/** The pod's own fields, which the component passes in through the downward API. */
+export const POD_ENV = { name: "POD_NAME", namespace: "POD_NAMESPACE", node: "NODE_NAME", hostIp: "HOST_IP" } as const;
+/** The fence hook's bearer token: from a Secret, in the environment only (never a flag). */
+export const FENCE_TOKEN_ENV = "LIBERATOR_FENCE_TOKEN";
+/** The processes' HTTP endpoints (metrics, readiness, liveness), which the component's probes and scrape annotations name. */
+export const HTTP_PATHS = { metrics: "/metrics", healthz: "/healthz", livez: "/livez" } as const;
+
 /** Heartbeat Leases are `heartbeat.<node>` in the liberator's namespace. */
 export const HEARTBEAT_PREFIX = "heartbeat.";
 /** Longest node name whose Lease name fits 253 characters; longer nodes cannot take part. */

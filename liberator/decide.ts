@@ -27,10 +27,6 @@ import {
 export type Mode = "outOfServiceTaint" | "deleteNode";
 export type OrphanedVolumes = "ignore" | "report" | "delete";
 
-export const OUT_OF_SERVICE_TAINT = TAINT;
-export const TAINTED_ANNOTATION = ANN.taintedSince;
-export const LOCAL_VOLUME_POLICY_KEY = ANN.localVolumePolicy;
-export { DEFAULT_OPT_OUT_LABEL };
 export const CONTROL_PLANE_LABELS = ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"];
 export const HOSTNAME_LABEL = "kubernetes.io/hostname";
 
@@ -184,7 +180,8 @@ export interface NodeView {
     fence?: FenceState;
 }
 
-export type Action =
+/** What `decide` does about a node (or its heartbeat Lease, its pods and their claims). */
+export type NodeAction =
     | { kind: "claim"; node: string; lease: string; resourceVersion: string }
     | { kind: "fence"; node: string }
     | { kind: "listPods"; node: string }
@@ -196,6 +193,15 @@ export type Action =
     | { kind: "deleteReplacementPod"; node: string; namespace: string; name: string; uid: string }
     | { kind: "untaint"; node: string; uid: string; resourceVersion: string }
     | { kind: "releaseClaim"; node: string; lease: string; resourceVersion: string };
+
+/** A PV pinned to nodes that no longer exist (decideOrphanedVolumes). */
+export type PvAction = { kind: "deletePv"; name: string; uid: string; resourceVersion: string };
+
+/** A heartbeat Lease whose agent is gone (decideStaleHeartbeats). */
+export type HeartbeatAction = { kind: "deleteHeartbeat"; node: string; lease: string; uid: string; resourceVersion: string; holder: string };
+
+/** Every action the controller performs; all of them are decided here and performed by perform.ts. */
+export type Action = NodeAction | PvAction | HeartbeatAction;
 
 /** Something worth an Event and a log line, even though nothing is done. */
 export interface Report {
@@ -241,7 +247,7 @@ export interface DecideInput {
 }
 
 export interface Decision {
-    actions: Action[];
+    actions: NodeAction[];
     reports: Report[];
     states: Record<string, NodeState>;
     why: Record<string, string>;
@@ -272,7 +278,7 @@ export function hasOutOfServiceTaint(taints: Taint[]): boolean {
 }
 
 function ourTaint(n: NodeView): boolean {
-    return hasOutOfServiceTaint(n.taints) && TAINTED_ANNOTATION in n.annotations;
+    return hasOutOfServiceTaint(n.taints) && ANN.taintedSince in n.annotations;
 }
 
 export function isControlPlane(labels: Record<string, string>): boolean {
@@ -380,7 +386,7 @@ function secs(ms: number): string {
 
 const earliest = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
 
-function describe(a: Action): string {
+function describe(a: NodeAction): string {
     switch (a.kind) {
         case "claim":
             return `claim the heartbeat Lease ${a.lease}`;
@@ -435,7 +441,7 @@ export function quorumFor(
 }
 
 /** Pod clean-up of a remediating node, once its pods are listed. */
-function podSteps(n: NodeView, config: DecideConfig, now: number): { actions: Action[]; waiting: boolean; empty: boolean; recheckAt?: number } {
+function podSteps(n: NodeView, config: DecideConfig, now: number): { actions: NodeAction[]; waiting: boolean; empty: boolean; recheckAt?: number } {
     const listing = n.pods;
     const fresh = listing !== undefined && now - listing.listedAt < config.podRecheckMs;
     if (!fresh) return { actions: [{ kind: "listPods", node: n.name }], waiting: false, empty: false };
@@ -450,7 +456,7 @@ function podSteps(n: NodeView, config: DecideConfig, now: number): { actions: Ac
         return { actions: [], waiting: true, empty: false, recheckAt: listing.listedAt + config.podRecheckMs };
     }
     return {
-        actions: listing.items.map((p) => ({ kind: "forceDeletePod", node: n.name, namespace: p.namespace, name: p.name, uid: p.uid }) as Action),
+        actions: listing.items.map((p) => ({ kind: "forceDeletePod", node: n.name, namespace: p.namespace, name: p.name, uid: p.uid }) as NodeAction),
         waiting: false,
         empty: false,
     };
@@ -460,7 +466,7 @@ function podSteps(n: NodeView, config: DecideConfig, now: number): { actions: Ac
  * delete-pvc, strictly after remediation: the PVC first, then the replacement pod the StatefulSet
  * made meanwhile (Pending, naming the old claim), so the StatefulSet makes a fresh PVC with it.
  */
-export function releaseSteps(r: ReleaseView): Action[] {
+export function releaseSteps(r: ReleaseView): NodeAction[] {
     if (!r.pvcDeleted) return [{ kind: "deletePvc", node: r.node, namespace: r.namespace, name: r.pvc, uid: r.pvcUid, pod: r.pod }];
     const rep = r.replacement;
     if (rep && !r.freshPvc && !r.replacementDeleted && !rep.deleting && rep.uid !== r.oldPodUid && rep.phase === "Pending") {
@@ -530,9 +536,9 @@ export function decide(input: DecideInput): Decision {
     if (!input.leader) return { ...base, actions: [], reports: [], blocked: "not-leader", nextCheckAt };
     if (!input.cacheFresh) return { ...base, actions: [], reports: [], blocked: "cache-stale", nextCheckAt };
 
-    const actions: Action[] = [];
+    const actions: NodeAction[] = [];
     const reports: Report[] = [];
-    const act = (node: string, planned: Action[]) => {
+    const act = (node: string, planned: NodeAction[]) => {
         if (planned.length === 0) return;
         if (config.dryRun) reports.push({ node, reason: "DryRun", message: `dry run: would ${planned.map(describe).join(", then ")}`, warning: false });
         else actions.push(...planned);
@@ -621,24 +627,21 @@ export function decide(input: DecideInput): Decision {
                 continue;
             }
         }
-        if (config.fence && beforeTaint) {
-            if (config.dryRun) {
-                // Shown with the rest of the plan below.
-            } else {
-                const f = n.fence;
-                if (!f || (f.state === "failed" && now - f.at >= config.fenceRetryMs)) {
-                    actions.push({ kind: "fence", node: n.name });
-                    continue;
-                }
-                if (f.state === "running") continue;
-                if (f.state === "failed") {
-                    nextCheckAt = earliest(nextCheckAt, f.at + config.fenceRetryMs);
-                    report(n.name, "FenceFailed", `fence hook failed (${f.message ?? "no detail"}); not remediating until it succeeds`);
-                    continue;
-                }
+        // A dry run shows the hook with the rest of the plan below.
+        if (config.fence && beforeTaint && !config.dryRun) {
+            const f = n.fence;
+            if (!f || (f.state === "failed" && now - f.at >= config.fenceRetryMs)) {
+                actions.push({ kind: "fence", node: n.name });
+                continue;
+            }
+            if (f.state === "running") continue;
+            if (f.state === "failed") {
+                nextCheckAt = earliest(nextCheckAt, f.at + config.fenceRetryMs);
+                report(n.name, "FenceFailed", `fence hook failed (${f.message ?? "no detail"}); not remediating until it succeeds`);
+                continue;
             }
         }
-        const plan: Action[] = config.fence && config.dryRun && beforeTaint ? [{ kind: "fence", node: n.name }] : [];
+        const plan: NodeAction[] = config.fence && config.dryRun && beforeTaint ? [{ kind: "fence", node: n.name }] : [];
         if (config.mode === "outOfServiceTaint" && !tainted) {
             plan.push({ kind: "taint", node: n.name, uid: n.uid, resourceVersion: n.resourceVersion });
             act(n.name, plan);
@@ -681,7 +684,7 @@ export function decide(input: DecideInput): Decision {
                     report(
                         n.name,
                         "WaitingForLocalVolume",
-                        `pod ${p.namespace}/${p.name} keeps PVC ${c.name}, whose volume lives on ${n.name}; it will start again when the node returns (StatefulSet ${p.statefulSet} has no "${LOCAL_VOLUME_POLICY_KEY}: delete-pvc")`,
+                        `pod ${p.namespace}/${p.name} keeps PVC ${c.name}, whose volume lives on ${n.name}; it will start again when the node returns (StatefulSet ${p.statefulSet} has no "${ANN.localVolumePolicy}: delete-pvc")`,
                         false,
                     );
                 }
@@ -727,7 +730,7 @@ export interface PvView {
 
 export interface OrphanDecision {
     orphaned: string[];
-    actions: { kind: "deletePv"; name: string; uid: string; resourceVersion: string }[];
+    actions: PvAction[];
     reports: { pv: string; reason: string; message: string; warning: boolean }[];
     nextCheckAt?: number;
 }
@@ -812,6 +815,51 @@ export function trackOrphans(prev: Record<string, number>, orphaned: string[], n
     return next;
 }
 
+/** A heartbeat Lease, as the clean-up of stale ones sees it. */
+export interface HeartbeatLeaseView {
+    node: string;
+    name: string;
+    uid: string;
+    resourceVersion: string;
+    /** The agent pod that last wrote it. */
+    holder: string;
+    claimed: boolean;
+    /** Observed renewed within its fresh window. */
+    fresh: boolean;
+}
+
+/**
+ * A heartbeat Lease outlives its agent when the pod is evicted, deleted or moved; a stale one
+ * would then read as "agent gone since" forever. Delete the Leases whose agent pod (the holder),
+ * or whose node, has been gone for the grace period, unless claimed or renewed meanwhile. A dry
+ * run deletes none. `goneSince` carries when each was first seen gone to the next decision.
+ */
+export function decideStaleHeartbeats(input: {
+    now: number;
+    graceMs: number;
+    dryRun: boolean;
+    leases: HeartbeatLeaseView[];
+    agentPods: Set<string>;
+    nodes: Set<string>;
+    goneSince: Record<string, number>;
+}): { actions: HeartbeatAction[]; goneSince: Record<string, number>; nextCheckAt?: number } {
+    const { now } = input;
+    const out: { actions: HeartbeatAction[]; goneSince: Record<string, number>; nextCheckAt?: number } = { actions: [], goneSince: {} };
+    for (const l of input.leases) {
+        const gone = !l.claimed && !l.fresh && (!input.agentPods.has(l.holder) || !input.nodes.has(l.node));
+        if (!gone) continue;
+        const since = input.goneSince[l.name] ?? now;
+        out.goneSince[l.name] = since;
+        if (now - since < input.graceMs) {
+            out.nextCheckAt = earliest(out.nextCheckAt, since + input.graceMs);
+            continue;
+        }
+        if (input.dryRun) continue;
+        out.actions.push({ kind: "deleteHeartbeat", node: l.node, lease: l.name, uid: l.uid, resourceVersion: l.resourceVersion, holder: l.holder });
+    }
+    return out;
+}
+
 interface LeaseSeen {
     renewTime: string;
     /** Monotonic time we saw this renewTime first. */
@@ -854,10 +902,6 @@ export class Observations {
         else if (prev.renewTime !== value) {
             this.leases.set(key, { renewTime: value, at: now, initial: false, runStart: now - prev.at < windowMs ? prev.runStart : now });
         }
-    }
-
-    leaseAt(key: string): number | undefined {
-        return this.leases.get(key)?.at;
     }
 
     lease(key: string): Readonly<LeaseSeen> | undefined {

@@ -120,8 +120,8 @@ export class LeaderElector {
     private ticking?: Promise<void>;
     private readonly clock: Clock;
     private readonly random: () => number;
-    /** Successful acquisitions and renewals, failed attempts, for metrics. */
-    readonly stats = { renewals: 0, failures: 0, transitions: 0 };
+    /** Failed rounds (a test waits for one). */
+    readonly stats = { failures: 0 };
 
     constructor(
         private readonly client: KubeClient,
@@ -148,11 +148,6 @@ export class LeaderElector {
         return isLeaderAt(this.state, now, this.opts);
     }
 
-    /** The holder as last seen, for logs and metrics. */
-    holder(): string | undefined {
-        return this.lastSeen?.spec?.holderIdentity ?? undefined;
-    }
-
     start(): void {
         if (!this.stopped) return;
         this.stopped = false;
@@ -175,7 +170,6 @@ export class LeaderElector {
         const leader = this.isLeader();
         if (leader !== this.wasLeader) {
             this.wasLeader = leader;
-            this.stats.transitions++;
             this.opts.onChange?.(leader);
         }
     }
@@ -230,7 +224,6 @@ export class LeaderElector {
                       );
             this.lastSeen = written;
             this.state = { observed: { record: leaseRecord(written.spec), at: sentAt }, renewedAt: sentAt };
-            this.stats.renewals++;
         } catch (e) {
             this.stats.failures++;
             // Someone else wrote the Lease (or it vanished): read it fresh next time.

@@ -4,6 +4,7 @@
  * config.ts for every flag.
  */
 import { Config, ConfigError, loadConfig, usage } from "./config";
+import { DEFAULT_NAMESPACE } from "./contract";
 import { Controller } from "./controller";
 import { ClusterConfig, KubeClient, resolveClusterConfig } from "./kube";
 import { jsonLogger, Metrics, serve } from "./metrics";
@@ -33,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
         log.error("cannot configure the API client", { error: (e as Error).message });
         return 2;
     }
-    const namespace = cfg.namespace ?? cluster.namespace ?? "tkr-system";
+    const namespace = cfg.namespace ?? cluster.namespace ?? DEFAULT_NAMESPACE;
     const client = new KubeClient(cluster, { userAgent: `pets-liberator/${cfg.identity}` });
     const metrics = new Metrics();
     const controller = new Controller({ config: cfg, client, namespace, log, metrics });

@@ -3,6 +3,7 @@
  * without a metrics library.
  */
 import * as http from "http";
+import { HTTP_PATHS } from "./contract";
 
 type Labels = Record<string, string>;
 
@@ -88,14 +89,14 @@ export interface Health {
 export function serve(metrics: Metrics, health: () => Health, host: string, port: number): Promise<http.Server> {
     const server = http.createServer((req, res) => {
         const url = (req.url ?? "/").split("?")[0];
-        if (url === "/metrics") {
+        if (url === HTTP_PATHS.metrics) {
             res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
             res.end(metrics.render());
-        } else if (url === "/healthz" || url === "/readyz") {
+        } else if (url === HTTP_PATHS.healthz || url === "/readyz") {
             const h = health();
             res.writeHead(h.ok ? 200 : 503, { "Content-Type": "application/json" });
             res.end(JSON.stringify(h) + "\n");
-        } else if (url === "/livez") {
+        } else if (url === HTTP_PATHS.livez) {
             res.writeHead(200, { "Content-Type": "text/plain" });
             res.end("ok\n");
         } else {

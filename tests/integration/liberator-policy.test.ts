@@ -9,7 +9,7 @@ import { Agent, loadAgentConfig, tokenNode } from "../../liberator/agent";
 import { ANN } from "../../liberator/contract";
 import { ApiError, KubeClient, loadKubeconfig } from "../../liberator/kube";
 import { jsonLogger, Metrics } from "../../liberator/metrics";
-import { agentLeaseRoleRules, agentPolicySpec } from "../../components/nodeliberator";
+import { agentLeaseRoleRules, agentPolicySpec } from "../../components/liberatorspecs";
 import { ensureCluster, kubectl, kubectlJson, waitFor, workerNodes } from "./support/harness";
 
 const NS = `lib-vap-${crypto.randomBytes(3).toString("hex")}`;

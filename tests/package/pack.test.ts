@@ -4,6 +4,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as ts from "typescript";
 
 const root = path.join(__dirname, "..", "..");
 const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
@@ -49,6 +50,49 @@ test("the tarball holds compiled JS, declarations and docs, and no tests, source
         (f) => /^(tests|stacks|scripts|\.ci|\.github)\//.test(f) || /^Pulumi\..*yaml$/.test(f) || /\.ts$/.test(f.replace(/\.d\.ts$/, "")) || f === "index.js",
     );
     expect(forbidden).toEqual([]);
+});
+
+/** The package's exports as a consumer sees them: each name and its kind, from the built declarations. */
+function publicSurface(dts: string): string[] {
+    const program = ts.createProgram([dts], { skipLibCheck: true, types: [] });
+    const checker = program.getTypeChecker();
+    const module = checker.getSymbolAtLocation(program.getSourceFile(dts)!)!;
+    const kindOf = (s: ts.Symbol): string => {
+        const f = (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s).flags;
+        if (f & ts.SymbolFlags.Class) return "class";
+        if (f & ts.SymbolFlags.Function) return "function";
+        if (f & ts.SymbolFlags.Interface) return "interface";
+        if (f & ts.SymbolFlags.TypeAlias) return "type";
+        if (f & ts.SymbolFlags.Variable) return "const";
+        return "other";
+    };
+    return checker
+        .getExportsOfModule(module)
+        .map((s) => `${s.name} ${kindOf(s)}`)
+        .sort();
+}
+
+test("the public API is the committed list, no more and no less", () => {
+    const listFile = path.join(__dirname, "public-api.txt");
+    const actual = publicSurface(path.join(work, "package", "dist", "components", "index.d.ts"));
+    if (process.env.PETS_UPDATE_PUBLIC_API === "1") fs.writeFileSync(listFile, actual.join("\n") + "\n");
+    const expected = fs
+        .readFileSync(listFile, "utf8")
+        .split("\n")
+        .filter((l) => l !== "");
+    const added = actual.filter((x) => !expected.includes(x));
+    const removed = expected.filter((x) => !actual.includes(x));
+    if (added.length > 0 || removed.length > 0) {
+        throw new Error(
+            `the package's public API changed (components/index.ts):\n${[...added.map((x) => `  + ${x}`), ...removed.map((x) => `  - ${x}`)].join("\n")}\n` +
+                "If that is intended, update tests/package/public-api.txt: PETS_UPDATE_PUBLIC_API=1 npx jest --selectProjects package -t 'public API', and say why in the commit (a removed name breaks users' programs).",
+        );
+    }
+    // What runs is what the declarations say: every value export exists at run time, and nothing else.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the built entry point, by path
+    const runtime = Object.keys(require(path.join(root, "dist", "components", "index.js"))).sort();
+    const values = actual.filter((x) => /(class|function|const)$/.test(x)).map((x) => x.split(" ")[0]);
+    expect(runtime).toEqual(values);
 });
 
 test("the license text is the one package.json declares; repository and homepage are set", () => {

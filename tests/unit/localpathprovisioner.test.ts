@@ -12,11 +12,23 @@ beforeAll(async () => {
 });
 beforeEach(() => registered.splice(0));
 
-async function build(name = "local-path", args: Args = {}) {
-    const lpp = new m.LocalPathProvisioner(name, args);
-    await promiseOf(lpp.storageClassName);
-    await settle();
-    return lpp;
+/** Every object, rendered directly from the resolved args with the names the constructor's resources would have. */
+function renderAll(args: Args = {}, name = "local-path"): Record<string, any> & { list: any[] } {
+    const r = m.resolveLocalPathProvisionerArgs(name, args);
+    const refs = { namespace: r.namespace, serviceAccount: r.name };
+    const configMap: any = m.renderLocalPathConfigMap(r, r.namespace, r.helperImage);
+    const objects: Record<string, any> = {
+        ...(r.createNamespace ? { namespace: m.renderLocalPathNamespace(r) } : {}),
+        serviceAccount: m.renderLocalPathServiceAccount(r, r.namespace),
+        role: m.renderLocalPathRole(r, r.namespace),
+        roleBinding: m.renderLocalPathRoleBinding(r, { ...refs, role: r.name }),
+        clusterRole: m.renderLocalPathClusterRole(r),
+        clusterRoleBinding: m.renderLocalPathClusterRoleBinding(r, { ...refs, clusterRole: r.clusterRoleName }),
+        configMap,
+        deployment: m.renderLocalPathDeployment(r, { ...refs, image: r.image, configMap: configMap.metadata.name }),
+        storageClass: m.renderLocalPathStorageClass(r),
+    };
+    return { ...objects, list: Object.values(objects) };
 }
 
 const DEFAULT_ENTRY = "DEFAULT_PATH_FOR_NON_LISTED_NODES";
@@ -51,8 +63,8 @@ function unsafeHelperPodFields(pod: any): string[] {
 }
 
 describe("LocalPathProvisioner objects", () => {
-    test("every object (and the helper pod template) passes the Kubernetes OpenAPI schema", async () => {
-        await build("local-path", {
+    test("every object (and the helper pod template) passes the Kubernetes OpenAPI schema", () => {
+        const o = renderAll({
             isDefaultClass: true,
             nodePath: "/opt/local-path-provisioner",
             pathPattern: "{{ .PVC.Namespace }}/{{ .PVC.Name }}/",
@@ -60,8 +72,7 @@ describe("LocalPathProvisioner objects", () => {
             nodeSelector: { "kubernetes.io/os": "linux" },
             tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }],
         });
-        const objects = k8sObjects(registered);
-        expect(objects.map((o) => o.kind).sort()).toEqual([
+        expect(o.list.map((x) => x.kind).sort()).toEqual([
             "ClusterRole",
             "ClusterRoleBinding",
             "ConfigMap",
@@ -72,12 +83,14 @@ describe("LocalPathProvisioner objects", () => {
             "ServiceAccount",
             "StorageClass",
         ]);
-        const helperPod = JSON.parse(findObject(registered, "ConfigMap").data["helperPod.yaml"]);
-        expect(schemaErrors([...objects, helperPod])).toEqual([]);
+        expect(o.deployment.spec.template.spec.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
+        expect(o.deployment.spec.template.spec.tolerations).toHaveLength(1);
+        const helperPod = JSON.parse(o.configMap.data["helperPod.yaml"]);
+        expect(schemaErrors([...o.list, helperPod])).toEqual([]);
     });
 
-    test("with sharedFileSystemPath, Immediate binding and no namespace of its own, objects still pass the schema", async () => {
-        await build("shared", {
+    test("with sharedFileSystemPath, Immediate binding and no namespace of its own, objects still pass the schema", () => {
+        const o = renderAll({
             createNamespace: false,
             namespace: "storage",
             sharedFileSystemPath: "/mnt/nfs",
@@ -85,25 +98,24 @@ describe("LocalPathProvisioner objects", () => {
             reclaimPolicy: "Retain",
             resources: { requests: { cpu: "50m" } },
         });
-        const objects = k8sObjects(registered);
-        expect(objects.map((o) => o.kind)).not.toContain("Namespace");
-        expect(objects.filter((o) => o.metadata.namespace !== undefined).map((o) => o.metadata.namespace)).toEqual(Array(5).fill("storage"));
-        expect(schemaErrors(objects)).toEqual([]);
+        expect(o.list.map((x) => x.kind)).not.toContain("Namespace");
+        expect(o.list.filter((x) => x.metadata.namespace !== undefined).map((x) => x.metadata.namespace)).toEqual(Array(5).fill("storage"));
+        expect(o.deployment.spec.template.spec.containers[0].resources).toEqual({ requests: { cpu: "50m" } });
+        expect(schemaErrors(o.list)).toEqual([]);
     });
 
-    test("its own namespace, allowed to run the hostPath helper pods", async () => {
-        await build();
-        const ns = findObject(registered, "Namespace", "local-path-storage");
-        expect(ns.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("privileged");
-        for (const kind of ["ServiceAccount", "Role", "RoleBinding", "Deployment"]) {
-            expect(findObject(registered, kind, "local-path").metadata.namespace).toBe("local-path-storage");
+    test("its own namespace, allowed to run the hostPath helper pods", () => {
+        const o = renderAll();
+        expect(o.namespace.metadata.name).toBe("local-path-storage");
+        expect(o.namespace.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("privileged");
+        for (const x of [o.serviceAccount, o.role, o.roleBinding, o.deployment]) {
+            expect(x.metadata.name).toBe("local-path");
+            expect(x.metadata.namespace).toBe("local-path-storage");
         }
     });
 
-    test("Deployment: upstream's command, probes and env, a distinct provisioner name, restricted pod", async () => {
-        await build();
-        const cm = findObject(registered, "ConfigMap");
-        const dep = findObject(registered, "Deployment", "local-path");
+    test("Deployment: upstream's command, probes and env, a distinct provisioner name, restricted pod", () => {
+        const { configMap: cm, deployment: dep } = renderAll();
         expect(dep.spec.replicas).toBe(1);
         expect(dep.spec.strategy).toEqual({ type: "Recreate" });
         expect(dep.spec.selector.matchLabels).toEqual({ "app.kubernetes.io/name": "local-path-provisioner", "app.kubernetes.io/instance": "local-path" });
@@ -139,22 +151,27 @@ describe("LocalPathProvisioner objects", () => {
         expect(c.volumeMounts).toEqual([{ name: "config-volume", mountPath: "/etc/config/" }]);
         expect(c.resources).toEqual({ requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } });
         expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true });
+        expect(pod.nodeSelector).toBeUndefined();
+        expect(pod.tolerations).toBeUndefined();
     });
 
-    test("images, pull policy and debug are configurable (registry mirrors)", async () => {
-        await build("lp", {
-            image: "mirror.local/rancher/local-path-provisioner:v0.0.37",
-            helperImage: "mirror.local/library/busybox:1.37",
-            imagePullPolicy: "Always",
-            debug: false,
-            provisionerName: "rancher.io/local-path",
-        });
-        const c = findObject(registered, "Deployment", "lp").spec.template.spec.containers[0];
+    test("images, pull policy and debug are configurable (registry mirrors)", () => {
+        const o = renderAll(
+            {
+                image: "mirror.local/rancher/local-path-provisioner:v0.0.37",
+                helperImage: "mirror.local/library/busybox:1.37",
+                imagePullPolicy: "Always",
+                debug: false,
+                provisionerName: "rancher.io/local-path",
+            },
+            "lp",
+        );
+        const c = o.deployment.spec.template.spec.containers[0];
         expect(c.image).toBe("mirror.local/rancher/local-path-provisioner:v0.0.37");
         expect(c.imagePullPolicy).toBe("Always");
         expect(c.command.slice(0, 3)).toEqual(["local-path-provisioner", "start", "--config"]);
         expect(c.command[c.command.indexOf("--provisioner-name") + 1]).toBe("rancher.io/local-path");
-        const helper = JSON.parse(findObject(registered, "ConfigMap").data["helperPod.yaml"]);
+        const helper = JSON.parse(o.configMap.data["helperPod.yaml"]);
         expect(helper.spec.containers[0]).toMatchObject({ name: "helper-pod", image: "mirror.local/library/busybox:1.37", imagePullPolicy: "Always" });
     });
 });
@@ -173,18 +190,19 @@ describe("LocalPathProvisioner RBAC: upstream v0.0.37's grants, namespace-only r
         { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list"] },
     ];
 
-    test("ClusterRole and Role rule lists", async () => {
-        await build();
+    test("ClusterRole and Role rule lists", () => {
+        const o = renderAll();
         expect(m.clusterRoleRules()).toEqual(CLUSTER_RULES);
         expect(m.roleRules()).toEqual(ROLE_RULES);
-        expect(findObject(registered, "ClusterRole", "local-path-storage:local-path").rules).toEqual(CLUSTER_RULES);
-        expect(findObject(registered, "Role", "local-path").rules).toEqual(ROLE_RULES);
+        expect(o.clusterRole.metadata.name).toBe("local-path-storage:local-path");
+        expect(o.clusterRole.rules).toEqual(CLUSTER_RULES);
+        expect(o.role.rules).toEqual(ROLE_RULES);
     });
 
-    test("no wildcards anywhere", async () => {
-        await build();
-        for (const kind of ["ClusterRole", "Role"]) {
-            for (const rule of findObject(registered, kind).rules) {
+    test("no wildcards anywhere", () => {
+        const o = renderAll();
+        for (const role of [o.clusterRole, o.role]) {
+            for (const rule of role.rules) {
                 for (const list of [rule.apiGroups, rule.resources, rule.verbs]) expect(list).not.toContain("*");
                 expect(rule.resourceNames).toBeUndefined();
                 expect(rule.nonResourceURLs).toBeUndefined();
@@ -192,23 +210,21 @@ describe("LocalPathProvisioner RBAC: upstream v0.0.37's grants, namespace-only r
         }
     });
 
-    test("bindings give the rules to the provisioner's ServiceAccount only", async () => {
-        await build();
+    test("bindings give the rules to the provisioner's ServiceAccount only", () => {
+        const o = renderAll();
         const subjects = [{ kind: "ServiceAccount", name: "local-path", namespace: "local-path-storage" }];
-        const rb = findObject(registered, "RoleBinding", "local-path");
-        expect(rb.metadata.namespace).toBe("local-path-storage");
-        expect(rb.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "local-path" });
-        expect(rb.subjects).toEqual(subjects);
-        const crb = findObject(registered, "ClusterRoleBinding", "local-path-storage:local-path");
-        expect(crb.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "local-path-storage:local-path" });
-        expect(crb.subjects).toEqual(subjects);
+        expect(o.roleBinding.metadata.namespace).toBe("local-path-storage");
+        expect(o.roleBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "local-path" });
+        expect(o.roleBinding.subjects).toEqual(subjects);
+        expect(o.clusterRoleBinding.metadata.name).toBe("local-path-storage:local-path");
+        expect(o.clusterRoleBinding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "local-path-storage:local-path" });
+        expect(o.clusterRoleBinding.subjects).toEqual(subjects);
     });
 });
 
 describe("LocalPathProvisioner ConfigMap", () => {
-    test("upstream's scripts and helper pod template, which upstream's safety checks accept", async () => {
-        await build();
-        const cm = findObject(registered, "ConfigMap");
+    test("upstream's scripts and helper pod template, which upstream's safety checks accept", () => {
+        const cm = renderAll().configMap;
         expect(cm.metadata.namespace).toBe("local-path-storage");
         expect(Object.keys(cm.data).sort()).toEqual(["config.json", "helperPod.yaml", "setup", "teardown"]);
         expect(cm.data.setup).toBe('#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"');
@@ -237,10 +253,13 @@ describe("LocalPathProvisioner ConfigMap", () => {
         expect(cm.metadata.name).toBe(m.localPathConfigMapName("local-path", cm.data));
     });
 
-    test("custom scripts and timeout", async () => {
-        await build("lp", { setupScript: '#!/bin/sh\nmkdir -p "$VOL_DIR"', teardownScript: '#!/bin/sh\nrm -rf "$VOL_DIR"', cmdTimeoutSeconds: 300 });
-        const cm = findObject(registered, "ConfigMap");
+    test("custom scripts and timeout", () => {
+        const cm = renderAll(
+            { setupScript: '#!/bin/sh\nmkdir -p "$VOL_DIR"', teardownScript: '#!/bin/sh\nrm -rf "$VOL_DIR"', cmdTimeoutSeconds: 300 },
+            "lp",
+        ).configMap;
         expect(cm.data.setup).toBe('#!/bin/sh\nmkdir -p "$VOL_DIR"');
+        expect(cm.data.teardown).toBe('#!/bin/sh\nrm -rf "$VOL_DIR"');
         expect(JSON.parse(cm.data["config.json"]).cmdTimeoutSeconds).toBe(300);
     });
 
@@ -298,9 +317,8 @@ describe("LocalPathProvisioner ConfigMap", () => {
             args: { nodePathMap: [], sharedFileSystemPath: "/mnt/nfs", cmdTimeoutSeconds: 60 },
             json: { nodePathMap: [], sharedFileSystemPath: "/mnt/nfs", cmdTimeoutSeconds: 60 },
         },
-    ])("config.json: $what", async ({ args, json }) => {
-        await build("lp", args as Args);
-        const text = findObject(registered, "ConfigMap").data["config.json"];
+    ])("config.json: $what", ({ args, json }) => {
+        const text = renderAll(args as Args, "lp").configMap.data["config.json"];
         expect(JSON.parse(text)).toEqual(json);
         expect(text).toBe(JSON.stringify(json, null, 2));
         expect(m.buildConfigJson(m.resolveLocalPathProvisionerArgs("lp", args as Args).config)).toBe(text);
@@ -308,9 +326,9 @@ describe("LocalPathProvisioner ConfigMap", () => {
 });
 
 describe("LocalPathProvisioner StorageClass", () => {
-    test("defaults: local-path, WaitForFirstConsumer, Delete, not the default class, no parameters", async () => {
-        await build();
-        const sc = findObject(registered, "StorageClass", "local-path");
+    test("defaults: local-path, WaitForFirstConsumer, Delete, not the default class, no parameters", () => {
+        const sc = renderAll().storageClass;
+        expect(sc.metadata.name).toBe("local-path");
         expect(sc.provisioner).toBe("cluster.local/local-path");
         expect(sc.volumeBindingMode).toBe("WaitForFirstConsumer");
         expect(sc.reclaimPolicy).toBe("Delete");
@@ -322,9 +340,8 @@ describe("LocalPathProvisioner StorageClass", () => {
     test.each([
         { isDefaultClass: true, annotations: { "storageclass.kubernetes.io/is-default-class": "true", defaultVolumeType: "hostPath" } },
         { isDefaultClass: false, annotations: { defaultVolumeType: "hostPath" } },
-    ])("default-class annotation with isDefaultClass $isDefaultClass", async ({ isDefaultClass, annotations }) => {
-        await build("lp", { isDefaultClass });
-        expect(findObject(registered, "StorageClass").metadata.annotations).toEqual(annotations);
+    ])("default-class annotation with isDefaultClass $isDefaultClass", ({ isDefaultClass, annotations }) => {
+        expect(renderAll({ isDefaultClass }, "lp").storageClass.metadata.annotations).toEqual(annotations);
     });
 
     test.each([
@@ -344,30 +361,53 @@ describe("LocalPathProvisioner StorageClass", () => {
                 nodeAffinityKey: "topology.example.com/node",
             },
         },
-    ])("parameters $parameters", async ({ args, parameters }) => {
-        await build("lp", args as Args);
-        expect(findObject(registered, "StorageClass").parameters).toEqual(parameters);
+    ])("parameters $parameters", ({ args, parameters }) => {
+        expect(renderAll(args as Args, "lp").storageClass.parameters).toEqual(parameters);
     });
 
-    test("volumeType, reclaimPolicy and a custom name and provisioner", async () => {
-        await build("lp", { storageClassName: "local-retain", volumeType: "local", reclaimPolicy: "Retain", provisionerName: "example.com/local-path" });
-        const sc = findObject(registered, "StorageClass", "local-retain");
+    test("volumeType, reclaimPolicy and a custom name and provisioner", () => {
+        const sc = renderAll(
+            { storageClassName: "local-retain", volumeType: "local", reclaimPolicy: "Retain", provisionerName: "example.com/local-path" },
+            "lp",
+        ).storageClass;
+        expect(sc.metadata.name).toBe("local-retain");
         expect(sc.metadata.annotations).toEqual({ defaultVolumeType: "local" });
         expect(sc.reclaimPolicy).toBe("Retain");
         expect(sc.provisioner).toBe("example.com/local-path");
     });
 });
 
-describe("LocalPathProvisioner outputs", () => {
-    test("storageClassName, namespace and provisionerName", async () => {
-        const lpp = await build("lp", { namespace: "pets-local-path", storageClassName: "pets-local" });
+describe("LocalPathProvisioner wiring (Pulumi mocks)", () => {
+    test("children, their names; the Deployment names its ConfigMap and ServiceAccount; outputs", async () => {
+        const lpp = new m.LocalPathProvisioner("lp", { namespace: "pets-local-path", storageClassName: "pets-local" });
         expect(await promiseOf(lpp.storageClassName)).toBe("pets-local");
+        await settle();
+        expect(registered.map((x) => `${x.type} ${x.name}`).sort()).toEqual([
+            "kubernetes:apps/v1:Deployment lp-provisioner",
+            "kubernetes:core/v1:ConfigMap lp-config",
+            "kubernetes:core/v1:Namespace lp-ns",
+            "kubernetes:core/v1:ServiceAccount lp-sa",
+            "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole lp-clusterrole",
+            "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding lp-clusterrolebinding",
+            "kubernetes:rbac.authorization.k8s.io/v1:Role lp-role",
+            "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding lp-rolebinding",
+            "kubernetes:storage.k8s.io/v1:StorageClass lp-storageclass",
+            "pets:index:LocalPathProvisioner lp",
+        ]);
+        for (const child of [lpp.configMap, lpp.deployment, lpp.storageClass, lpp.namespaceResource!]) {
+            expect(await promiseOf(child.urn)).toMatch(/^urn:pulumi:test::pets::pets:index:LocalPathProvisioner\$kubernetes:/);
+        }
+        const cm = findObject(registered, "ConfigMap");
+        const dep = findObject(registered, "Deployment", "lp");
+        expect(dep.spec.template.spec.volumes[0].configMap.name).toBe(cm.metadata.name);
+        expect(dep.spec.template.spec.containers[0].command).toContain(cm.metadata.name);
         expect(await promiseOf(lpp.namespace)).toBe("pets-local-path");
         expect(await promiseOf(lpp.provisionerName)).toBe("cluster.local/lp");
+        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
 
     test("StatefulWorkload claims use the class directly", async () => {
-        const lpp = await build();
+        const lpp = new m.LocalPathProvisioner("local-path", {});
         const wl = new sw.StatefulWorkload("web", {
             image: "nginx:1.27",
             volumeClaims: [{ name: "www", size: "1Gi", mountPath: "/usr/share/nginx/html", storageClassName: lpp.storageClassName }],
@@ -380,25 +420,21 @@ describe("LocalPathProvisioner outputs", () => {
 });
 
 describe("LocalPathProvisioner next to kind's built-in copy", () => {
-    const clashes = () =>
-        k8sObjects(registered).filter((o) =>
-            KIND_BUILTIN.some(([kind, ns, name]) => o.kind === kind && o.metadata.namespace === ns && o.metadata.name === name),
-        );
+    const clashes = (objects: any[]) =>
+        objects.filter((o) => KIND_BUILTIN.some(([kind, ns, name]) => o.kind === kind && o.metadata.namespace === ns && o.metadata.name === name));
 
-    test("in a namespace of its own, no object shares kind's names and the provisioner name differs", async () => {
-        await build("local-path", { namespace: "pets-local-path" });
-        expect(clashes()).toEqual([]);
-        expect(findObject(registered, "StorageClass").provisioner).not.toBe(m.UPSTREAM_LOCAL_PATH_PROVISIONER_NAME);
+    test("in a namespace of its own, no object shares kind's names and the provisioner name differs", () => {
+        const o = renderAll({ namespace: "pets-local-path" });
+        expect(clashes(o.list)).toEqual([]);
+        expect(o.storageClass.provisioner).not.toBe(m.UPSTREAM_LOCAL_PATH_PROVISIONER_NAME);
     });
 
-    test("sharing kind's namespace (createNamespace: false), still no name is shared", async () => {
-        await build("local-path", { createNamespace: false });
-        expect(clashes()).toEqual([]);
+    test("sharing kind's namespace (createNamespace: false), still no name is shared", () => {
+        expect(clashes(renderAll({ createNamespace: false }).list)).toEqual([]);
     });
 
-    test("with every default only the Namespace is kind's: hence createNamespace or another namespace on kind", async () => {
-        await build();
-        expect(clashes().map((o) => o.kind)).toEqual(["Namespace"]);
+    test("with every default only the Namespace is kind's: hence createNamespace or another namespace on kind", () => {
+        expect(clashes(renderAll().list).map((o) => o.kind)).toEqual(["Namespace"]);
     });
 });
 
@@ -581,6 +617,9 @@ describe("LocalPathProvisioner validation", () => {
             teardownScript: '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"',
             imagePullPolicy: "IfNotPresent",
             debug: true,
+            image: "rancher/local-path-provisioner:v0.0.37",
+            helperImage: "docker.io/library/busybox:1.37.0",
+            resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
             labels: {},
         });
     });

@@ -1,13 +1,36 @@
 import { findObject, k8sObjects, promiseOf, Registered, schemaErrors, settle, setupMocks } from "../support/pulumi";
 
 const registered = setupMocks();
-type Mod = typeof import("../../components");
+type Mod = typeof import("../../components") &
+    typeof import("../../components/mysql") &
+    typeof import("../../components/nginxweb") &
+    typeof import("../../components/kubia") &
+    typeof import("../../components/generatedpassword");
 let m: Mod;
+let sw: typeof import("../../components/statefulworkload");
 
 beforeAll(async () => {
-    m = await import("../../components");
+    m = {
+        ...(await import("../../components")),
+        ...(await import("../../components/mysql")),
+        ...(await import("../../components/nginxweb")),
+        ...(await import("../../components/kubia")),
+        ...(await import("../../components/generatedpassword")),
+    };
+    sw = await import("../../components/statefulworkload");
 });
 beforeEach(() => registered.splice(0));
+
+/** A preset's StatefulWorkload, rendered directly: its Services and StatefulSet in `namespace`. */
+function renderWorkload(name: string, workload: import("../../components/statefulworkload").StatefulWorkloadArgs, namespace = "default") {
+    const r = sw.resolveStatefulWorkloadArgs(name, workload);
+    return {
+        sts: sw.renderStatefulSet(r, namespace) as any,
+        headless: sw.renderHeadlessService(r, namespace) as any,
+        client: sw.renderClientService(r, namespace) as any,
+        pdb: sw.renderDisruptionBudget(r, namespace) as any,
+    };
+}
 
 function secretValue(r: Registered[], name: string): string | undefined {
     return findObject(r, "Secret", name).stringData.password;
@@ -15,13 +38,15 @@ function secretValue(r: Registered[], name: string): string | undefined {
 
 describe("MySql", () => {
     test("defaults: headless 3306, data at /var/lib/mysql subPath data, 2Gi, probes, secret ref", async () => {
-        const db = new m.MySql("mysql", { namespace: "db" });
-        await promiseOf(db.hosts);
-        await settle();
-        const svc = findObject(registered, "Service", "mysql");
+        const r = m.resolveMySqlArgs("mysql", { namespace: "db" });
+        expect(r.passwordSecretName).toBe("mysql-root-password");
+        expect(m.renderMySqlPasswordSecret(r, "pw")).toMatchObject({
+            metadata: { name: "mysql-root-password", namespace: "db" },
+            stringData: { password: "pw" },
+        });
+        const { sts, headless: svc } = renderWorkload("mysql", r.workload, "db");
         expect(svc.spec.clusterIP).toBe("None");
         expect(svc.spec.ports).toEqual([{ name: "mysql", port: 3306, targetPort: 3306, protocol: "TCP" }]);
-        const sts = findObject(registered, "StatefulSet", "mysql");
         const c = sts.spec.template.spec.containers[0];
         expect(c.image).toBe("mysql:8.4.6");
         expect(c.volumeMounts).toEqual([{ name: "data", mountPath: "/var/lib/mysql", subPath: "data" }]);
@@ -29,8 +54,17 @@ describe("MySql", () => {
         expect(c.livenessProbe.exec.command).toEqual(["mysqladmin", "ping", "-h", "127.0.0.1"]);
         expect(c.readinessProbe.exec.command.join(" ")).toContain("SELECT 1");
         expect(c.env).toEqual([{ name: "MYSQL_ROOT_PASSWORD", valueFrom: { secretKeyRef: { name: "mysql-root-password", key: "password" } } }]);
+        expect(sts.spec.template.spec.securityContext).toEqual({ seccompProfile: { type: "RuntimeDefault" } });
+        expect(sts.spec.template.spec.terminationGracePeriodSeconds).toBe(60);
+
+        // Wiring: the Secret and the workload as children; outputs.
+        const db = new m.MySql("mysql", { namespace: "db" });
         expect(await promiseOf(db.hosts)).toEqual(["mysql-0.mysql.db.svc.cluster.local"]);
         expect(await promiseOf(db.pvcNames)).toEqual(["data-mysql-0"]);
+        expect(await promiseOf(db.rootPasswordSecretName)).toBe("mysql-root-password");
+        await settle();
+        expect(await promiseOf(db.workload.urn)).toBe("urn:pulumi:test::pets::pets:index:MySql$pets:index:StatefulWorkload::mysql");
+        expect(findObject(registered, "StatefulSet", "mysql").spec.template.spec.containers[0].env).toEqual(c.env);
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
 
@@ -64,7 +98,9 @@ describe("MySql with an existing Secret", () => {
         expect(k8sObjects(registered).filter((o) => o.kind === "Secret")).toEqual([]);
         expect(registered.some((r) => r.type.startsWith("pulumi-nodejs:"))).toBe(false);
         expect(await promiseOf(db.rootPasswordSecretName)).toBe("sealed-mysql");
-        const env = findObject(registered, "StatefulSet", "mysql").spec.template.spec.containers[0].env;
+        const r = m.resolveMySqlArgs("mysql", { existingRootPasswordSecret: "sealed-mysql" });
+        expect(r.createsPasswordSecret).toBe(false);
+        const env = renderWorkload("mysql", r.workload).sts.spec.template.spec.containers[0].env;
         expect(env[0].valueFrom.secretKeyRef).toEqual({ name: "sealed-mysql", key: "password" });
     });
 
@@ -78,10 +114,9 @@ describe("MySql with an existing Secret", () => {
 
 describe("NginxWeb", () => {
     test("serves a per-pod 1Gi volume at the web root, restricted, port 80 → 8080", async () => {
-        const web = new m.NginxWeb("web", { storageClassName: "local-path" });
-        await promiseOf(web.pvcNames);
-        await settle();
-        const sts = findObject(registered, "StatefulSet", "web");
+        const r = m.resolveNginxWebArgs("web", { storageClassName: "local-path" });
+        expect(m.renderNginxConfConfigMap(r)).toBeUndefined();
+        const { sts, headless } = renderWorkload("web", r.workload);
         expect(sts.spec.replicas).toBe(2);
         expect(sts.spec.template.spec.containers[0].volumeMounts).toEqual([{ name: "www", mountPath: "/usr/share/nginx/html" }]);
         expect(sts.spec.volumeClaimTemplates[0].spec).toEqual({
@@ -89,17 +124,26 @@ describe("NginxWeb", () => {
             storageClassName: "local-path",
             resources: { requests: { storage: "1Gi" } },
         });
-        expect(sts.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
-        expect(findObject(registered, "Service", "web").spec.ports).toEqual([{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }]);
+        expect(sts.spec.template.spec.securityContext).toEqual({
+            seccompProfile: { type: "RuntimeDefault" },
+            runAsNonRoot: true,
+            runAsUser: 101,
+            runAsGroup: 101,
+        });
+        expect(headless.spec.ports).toEqual([{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }]);
+
+        // Wiring: the workload as a child; outputs.
+        const web = new m.NginxWeb("web", { storageClassName: "local-path" });
         expect(await promiseOf(web.pvcNames)).toEqual(["www-web-0", "www-web-1"]);
+        expect(await promiseOf(web.podDnsNames)).toEqual(["web-0.web.default.svc.cluster.local", "web-1.web.default.svc.cluster.local"]);
+        await settle();
+        expect(await promiseOf(web.workload.urn)).toBe("urn:pulumi:test::pets::pets:index:NginxWeb$pets:index:StatefulWorkload::web");
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
 
     test("with tls: HTTPS on 8443 behind port 443, with a certificate naming every pod and a server block that uses it", async () => {
-        const web = new m.NginxWeb("tlsweb", { namespace: "shop", replicas: 3, tls: { issuerRef: { name: "ca", kind: "Issuer" } } });
-        await promiseOf(web.pvcNames);
-        await settle();
-        const sts = findObject(registered, "StatefulSet", "tlsweb");
+        const r = m.resolveNginxWebArgs("tlsweb", { namespace: "shop", replicas: 3, tls: { issuerRef: { name: "ca", kind: "Issuer" } } });
+        const { sts, headless } = renderWorkload("tlsweb", r.workload, "shop");
         const c = sts.spec.template.spec.containers[0];
         expect(c.ports).toEqual([
             { name: "http", containerPort: 8080, protocol: "TCP" },
@@ -111,29 +155,37 @@ describe("NginxWeb", () => {
                 expect.objectContaining({ mountPath: "/etc/tls", readOnly: true }),
             ]),
         );
-        const conf = findObject(registered, "ConfigMap", "tlsweb-nginx-conf");
-        expect(conf.metadata.namespace).toBe("shop");
+        const conf: any = m.renderNginxConfConfigMap(r);
+        expect(conf.metadata).toEqual({ name: "tlsweb-nginx-conf", namespace: "shop" });
+        expect(sts.spec.template.metadata.annotations["pets/nginx-conf-sha256"]).toMatch(/^[0-9a-f]{64}$/);
         expect(conf.data["default.conf"]).toBe(
             m.nginxServerConf({ webRoot: "/usr/share/nginx/html", containerPort: 8080, httpsPort: 8443, tlsMountPath: "/etc/tls" }),
         );
         expect(conf.data["default.conf"]).toContain("listen 8443 ssl;\n    ssl_certificate /etc/tls/tls.crt;\n    ssl_certificate_key /etc/tls/tls.key;");
-        const cert = findObject(registered, "Certificate", "tlsweb-tls");
-        expect(cert.spec.dnsNames).toEqual(expect.arrayContaining(["tlsweb-0.tlsweb.shop.svc.cluster.local", "tlsweb-2.tlsweb.shop.svc.cluster.local"]));
-        expect(findObject(registered, "Service", "tlsweb").spec.ports).toEqual([
+        expect(headless.spec.ports).toEqual([
             { name: "http", port: 80, targetPort: 8080, protocol: "TCP" },
             { name: "https", port: 443, targetPort: 8443, protocol: "TCP" },
         ]);
         expect(() => new m.NginxWeb("bad", { tls: { issuerRef: { name: "ca" } }, httpsPort: 8080 })).toThrow(
             'NginxWeb "bad": httpsPort = 8080 is invalid: must differ from containerPort (8080)',
         );
+        expect(schemaErrors([conf, sts, headless])).toEqual([]);
+
+        // Wiring: the ConfigMap before the workload, the certificate with every pod's name.
+        const web = new m.NginxWeb("tlsweb", { namespace: "shop", replicas: 3, tls: { issuerRef: { name: "ca", kind: "Issuer" } } });
+        await promiseOf(web.pvcNames);
+        await settle();
+        expect(findObject(registered, "ConfigMap", "tlsweb-nginx-conf").data).toEqual(conf.data);
+        expect(await promiseOf(web.serverConf!.urn)).toBe("urn:pulumi:test::pets::pets:index:NginxWeb$kubernetes:core/v1:ConfigMap::tlsweb-nginx-conf");
+        const cert = findObject(registered, "Certificate", "tlsweb-tls");
+        expect(cert.spec.dnsNames).toEqual(expect.arrayContaining(["tlsweb-0.tlsweb.shop.svc.cluster.local", "tlsweb-2.tlsweb.shop.svc.cluster.local"]));
+        expect((await promiseOf(web.tls!)).secretName).toBe("tlsweb-tls");
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
 
     test("a canary partition passes through to the StatefulSet", async () => {
-        const web = new m.NginxWeb("web", { replicas: 3, workload: { updateStrategy: { type: "RollingUpdate", partition: 2 } } });
-        await promiseOf(web.pvcNames);
-        await settle();
-        const sts = findObject(registered, "StatefulSet", "web");
+        const r = m.resolveNginxWebArgs("web", { replicas: 3, workload: { updateStrategy: { type: "RollingUpdate", partition: 2 } } });
+        const { sts } = renderWorkload("web", r.workload);
         expect(sts.spec.updateStrategy.rollingUpdate.partition).toBe(2);
         expect(sts.metadata.annotations["pulumi.com/waitFor"]).toBe("jsonpath={.status.readyReplicas}=3");
     });
@@ -141,23 +193,20 @@ describe("NginxWeb", () => {
 
 describe("Kubia", () => {
     test("our kubia app from a ConfigMap on a pinned Node image, port 8080 behind a port-80 headless Service, 1Mi claim at /var/data", async () => {
-        const d = new m.Kubia("kubia-default", {});
-        await promiseOf(d.podDnsNames);
-        await settle();
-        const dflt = findObject(registered, "StatefulSet", "kubia-default").spec.template.spec;
+        const rd = m.resolveKubiaArgs("kubia-default", {});
+        const dflt = renderWorkload("kubia-default", rd.workload).sts.spec.template.spec;
         expect(dflt.containers[0].image).toBe("node:22.12.0-alpine");
         expect(dflt.containers[0].image).toMatch(/:\d+\.\d+\.\d+/);
         expect(dflt.containers[0].command).toEqual(["node", "/opt/kubia/app.js"]);
         expect(dflt.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, fsGroup: 1000 });
-        expect(findObject(registered, "ConfigMap", "kubia-default-app").data["app.js"]).toBe(m.KUBIA_APP);
+        const app: any = m.renderKubiaAppConfigMap(rd);
+        expect(app.metadata).toEqual({ name: "kubia-default-app", namespace: "default" });
+        expect(app.data["app.js"]).toBe(m.KUBIA_APP);
 
-        const k = new m.Kubia("kubia", { image: "luksa/kubia-pet:v2" });
-        await promiseOf(k.podDnsNames);
-        await settle();
-        const svc = findObject(registered, "Service", "kubia");
+        const r = m.resolveKubiaArgs("kubia", { image: "luksa/kubia-pet:v2" });
+        const { sts, headless: svc, client } = renderWorkload("kubia", r.workload);
         expect(svc.spec.clusterIP).toBe("None");
         expect(svc.spec.ports).toEqual([{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }]);
-        const sts = findObject(registered, "StatefulSet", "kubia");
         expect(sts.spec.template.spec.containers[0].image).toBe("luksa/kubia-pet:v2");
         expect(sts.spec.volumeClaimTemplates[0].metadata.name).toBe("data");
         expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("1Mi");
@@ -165,9 +214,16 @@ describe("Kubia", () => {
             { name: "data", mountPath: "/var/data" },
             { name: "app", mountPath: "/opt/kubia", readOnly: true },
         ]);
+        expect(client.metadata.name).toBe("kubia-client");
+        expect(schemaErrors([app, sts, svc, client])).toEqual([]);
+
+        // Wiring: the app's ConfigMap before the workload; outputs.
+        const k = new m.Kubia("kubia", { image: "luksa/kubia-pet:v2" });
         expect(await promiseOf(k.srvName)).toBe("kubia.default.svc.cluster.local");
         expect(await promiseOf(k.podDnsNames)).toEqual(["kubia-0.kubia.default.svc.cluster.local", "kubia-1.kubia.default.svc.cluster.local"]);
-        findObject(registered, "Service", "kubia-client");
+        await settle();
+        expect(await promiseOf(k.app.urn)).toBe("urn:pulumi:test::pets::pets:index:Kubia$kubernetes:core/v1:ConfigMap::kubia-app");
+        expect(findObject(registered, "StatefulSet", "kubia").spec.template.spec.containers[0].image).toBe("luksa/kubia-pet:v2");
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
 });
@@ -191,15 +247,15 @@ describe("GeneratedPassword", () => {
 
 describe("MySql with TLS", () => {
     test("mounts the certificate and starts mysqld with its files", async () => {
-        const db = new m.MySql("mysql", {
-            replicas: 2,
-            tls: { issuerRef: { name: "pets-ca", kind: "Issuer", group: "cert-manager.io" }, requireSecureTransport: true },
-        });
-        await promiseOf(db.hosts);
-        await settle();
-        const c = findObject(registered, "StatefulSet", "mysql").spec.template.spec.containers[0];
+        const args = { replicas: 2, tls: { issuerRef: { name: "pets-ca", kind: "Issuer", group: "cert-manager.io" }, requireSecureTransport: true } };
+        const c = renderWorkload("mysql", m.resolveMySqlArgs("mysql", args).workload).sts.spec.template.spec.containers[0];
         expect(c.args).toEqual(["--ssl-ca=/etc/tls/ca.crt", "--ssl-cert=/etc/tls/tls.crt", "--ssl-key=/etc/tls/tls.key", "--require-secure-transport=ON"]);
         expect(c.volumeMounts).toContainEqual(expect.objectContaining({ mountPath: "/etc/tls", readOnly: true }));
+
+        // Wiring: the certificate names every server.
+        const db = new m.MySql("mysql", args);
+        await promiseOf(db.hosts);
+        await settle();
         const cert = findObject(registered, "Certificate");
         expect(cert.spec.dnsNames).toEqual(expect.arrayContaining(["mysql-0.mysql.default.svc.cluster.local", "mysql-1.mysql.default.svc.cluster.local"]));
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);

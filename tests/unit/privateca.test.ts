@@ -1,15 +1,23 @@
 import { findObject, k8sObjects, promiseOf, schemaErrors, settle, setupMocks } from "../support/pulumi";
 
 const registered = setupMocks();
-type Ca = typeof import("../../components");
+type Ca = typeof import("../../components") & typeof import("../../components/privateca") & typeof import("../../components/certmanager");
 type Sw = typeof import("../../components/statefulworkload");
 let ca: Ca;
 let m: Sw;
 
 beforeAll(async () => {
-    ca = await import("../../components");
+    ca = { ...(await import("../../components")), ...(await import("../../components/privateca")), ...(await import("../../components/certmanager")) };
     m = await import("../../components/statefulworkload");
 });
+
+/** The CA's three objects, rendered directly with the names the constructor's resources would have. */
+function renderCa(name: string, args: import("../../components/privateca").PrivateCaArgs = {}, namespace?: string) {
+    const r = ca.resolvePrivateCaArgs(name, args);
+    const ns = namespace ?? (r.namespace as string);
+    const selfSigned: any = ca.renderSelfSignedIssuer(r, ns);
+    return { selfSigned, caCert: ca.renderCaCertificate(r, ns, selfSigned.metadata.name) as any, issuer: ca.renderCaIssuer(r, ns) as any };
+}
 beforeEach(() => registered.splice(0));
 
 describe("CertManager", () => {
@@ -33,16 +41,16 @@ describe("CertManager", () => {
         });
     });
 
-    test("install options: namespace, version, mirror, extra values", async () => {
-        new ca.CertManager("cm", {
+    test("install options: namespace, version, mirror, extra values", () => {
+        const r = ca.resolveCertManagerArgs("cm", {
             namespace: "certs",
             version: "v1.18.2",
             repository: "http://charts.local:8080",
             createNamespace: false,
             values: { image: { registry: "registry.local:5000" } },
         });
-        await settle();
-        const inputs = registered.find((r) => r.type === "kubernetes-cert-manager:index:CertManager")!.inputs;
+        const inputs = ca.certManagerInstallArgs(r);
+        expect(inputs.installCRDs).toBe(true);
         expect(inputs.helmOptions).toEqual({
             namespace: "certs",
             createNamespace: false,
@@ -79,19 +87,15 @@ describe("CertManager", () => {
 });
 
 describe("PrivateCa", () => {
-    test("self-signed Issuer → CA Certificate → CA Issuer, in one namespace", async () => {
-        const pca = new ca.PrivateCa("pets-ca", { namespace: "shop" });
-        expect(await promiseOf(pca.issuerRef)).toEqual({ name: "pets-ca", kind: "Issuer", group: "cert-manager.io" });
-        expect(await promiseOf(pca.caSecretName)).toBe("pets-ca-ca");
-        expect(await promiseOf(pca.namespace)).toBe("shop");
-        await settle();
-
-        const selfSigned = findObject(registered, "Issuer", "pets-ca-selfsigned");
+    test("self-signed Issuer → CA Certificate → CA Issuer, in one namespace", () => {
+        const { selfSigned, caCert, issuer } = renderCa("pets-ca", { namespace: "shop" });
+        expect(selfSigned.metadata.name).toBe("pets-ca-selfsigned");
         expect(selfSigned.metadata.namespace).toBe("shop");
         expect(selfSigned.spec).toEqual({ selfSigned: {} });
 
-        const caCert = findObject(registered, "Certificate", "pets-ca-ca");
+        expect(caCert.metadata.name).toBe("pets-ca-ca");
         expect(caCert.metadata.namespace).toBe("shop");
+        expect(caCert.metadata.annotations).toEqual({ "pulumi.com/waitFor": "condition=Ready" });
         expect(caCert.spec).toMatchObject({
             isCA: true,
             commonName: "pets-ca private CA",
@@ -103,26 +107,47 @@ describe("PrivateCa", () => {
             issuerRef: { name: "pets-ca-selfsigned", kind: "Issuer", group: "cert-manager.io" },
         });
 
-        const issuer = findObject(registered, "Issuer", "pets-ca");
+        expect(issuer.kind).toBe("Issuer");
+        expect(issuer.metadata.name).toBe("pets-ca");
         expect(issuer.metadata.namespace).toBe("shop");
         expect(issuer.spec).toEqual({ ca: { secretName: "pets-ca-ca" } });
         expect(issuer.metadata.annotations).toEqual({ "pulumi.com/waitFor": "condition=Ready" });
-
-        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
+        for (const o of [selfSigned, caCert, issuer])
+            expect(o.metadata.labels).toEqual({
+                "app.kubernetes.io/name": "private-ca",
+                "app.kubernetes.io/instance": "pets-ca",
+                "app.kubernetes.io/managed-by": "pulumi",
+            });
+        expect(schemaErrors([selfSigned, caCert, issuer])).toEqual([]);
+        const noWait = renderCa("pets-ca", { waitForReady: false });
+        expect(noWait.caCert.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
+        expect(noWait.issuer.metadata.namespace).toBe("default");
     });
 
-    test("ClusterIssuer: CA Secret in cert-manager's namespace, issuer without namespace", async () => {
-        const cm = new ca.CertManager("cm", { mode: "existing" });
-        const pca = new ca.PrivateCa("cluster-ca", { kind: "ClusterIssuer", namespace: cm.namespace, keyAlgorithm: "ECDSA", keySize: 384, duration: "43800h" });
-        expect(await promiseOf(pca.issuerRef)).toEqual({ name: "cluster-ca", kind: "ClusterIssuer", group: "cert-manager.io" });
-        await settle();
-        expect(findObject(registered, "Issuer", "cluster-ca-selfsigned").metadata.namespace).toBe("cert-manager");
-        const caCert = findObject(registered, "Certificate", "cluster-ca-ca");
+    test("ClusterIssuer: CA Secret in cert-manager's namespace, issuer without namespace", () => {
+        const { selfSigned, caCert, issuer } = renderCa("cluster-ca", { kind: "ClusterIssuer", keyAlgorithm: "ECDSA", keySize: 384, duration: "43800h" });
+        expect(selfSigned.metadata.namespace).toBe("cert-manager");
         expect(caCert.metadata.namespace).toBe("cert-manager");
         expect(caCert.spec.privateKey).toEqual({ algorithm: "ECDSA", size: 384, rotationPolicy: "Never" });
-        const issuer = findObject(registered, "ClusterIssuer", "cluster-ca");
+        expect(issuer.kind).toBe("ClusterIssuer");
         expect(issuer.metadata.namespace).toBeUndefined();
         expect(issuer.spec).toEqual({ ca: { secretName: "cluster-ca-ca" } });
+        expect(schemaErrors([selfSigned, caCert, issuer])).toEqual([]);
+    });
+
+    test("wiring: a CertManager's namespace (an Output) flows into the CA's objects; names and outputs", async () => {
+        const cm = new ca.CertManager("cm", { mode: "existing" });
+        const pca = new ca.PrivateCa("cluster-ca", { kind: "ClusterIssuer", namespace: cm.namespace }, { dependsOn: [cm] });
+        expect(await promiseOf(pca.issuerRef)).toEqual({ name: "cluster-ca", kind: "ClusterIssuer", group: "cert-manager.io" });
+        expect(await promiseOf(pca.caSecretName)).toBe("cluster-ca-ca");
+        expect(await promiseOf(pca.namespace)).toBe("cert-manager");
+        await settle();
+        expect(findObject(registered, "Issuer", "cluster-ca-selfsigned").metadata.namespace).toBe("cert-manager");
+        expect(findObject(registered, "Certificate", "cluster-ca-ca").spec.issuerRef.name).toBe("cluster-ca-selfsigned");
+        expect(findObject(registered, "ClusterIssuer", "cluster-ca").spec).toEqual({ ca: { secretName: "cluster-ca-ca" } });
+        expect(await promiseOf(pca.issuer!.urn)).toBe(
+            "urn:pulumi:test::pets::pets:index:PrivateCa$kubernetes:cert-manager.io/v1:ClusterIssuer::cluster-ca-issuer",
+        );
         expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
 

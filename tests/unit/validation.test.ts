@@ -1,10 +1,10 @@
 import { setupMocks } from "../support/pulumi";
 
 setupMocks();
-type Mod = typeof import("../../components");
+type Mod = typeof import("../../components") & typeof import("../../components/validation") & typeof import("../../components/statefulworkload");
 let m: Mod;
 beforeAll(async () => {
-    m = await import("../../components");
+    m = { ...(await import("../../components")), ...(await import("../../components/validation")), ...(await import("../../components/statefulworkload")) };
 });
 
 const base = { image: "nginx:1.27" };

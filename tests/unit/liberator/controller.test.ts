@@ -6,9 +6,9 @@
  */
 import { Clock } from "../../../liberator/clock";
 import { Config } from "../../../liberator/config";
-import { ANN } from "../../../liberator/contract";
+import { ANN, OUT_OF_SERVICE_TAINT } from "../../../liberator/contract";
 import { Controller } from "../../../liberator/controller";
-import { DecideConfig, DEFAULT_DECIDE_CONFIG, OUT_OF_SERVICE_TAINT, TAINTED_ANNOTATION } from "../../../liberator/decide";
+import { DecideConfig, DEFAULT_DECIDE_CONFIG } from "../../../liberator/decide";
 import { FenceResult } from "../../../liberator/fence";
 import { KubeClient } from "../../../liberator/kube";
 import { microTime } from "../../../liberator/leader";
@@ -211,7 +211,7 @@ describe("the controller against a fake API server", () => {
         });
         expect(Date.now() - killedAt).toBeGreaterThanOrEqual(CLAIM_AFTER - 100);
         expect(taints("n3")).toEqual([{ ...OUT_OF_SERVICE_TAINT, timeAdded: expect.any(String) }]);
-        expect(fake.get("nodes", undefined, "n3")!.metadata.annotations[TAINTED_ANNOTATION]).toEqual(expect.any(String));
+        expect(fake.get("nodes", undefined, "n3")!.metadata.annotations[ANN.taintedSince]).toEqual(expect.any(String));
         await waitFor(() => events("OutOfServiceTainted").length === 1 && events("Claimed").length === 1, 2000, "events");
         expect(events("OutOfServiceTainted")[0]).toMatchObject({
             type: "Warning",
@@ -526,6 +526,27 @@ describe("the controller against a fake API server", () => {
         await waitFor(() => events("VolumeOnMissingNode").length === 1 && events("OrphanedVolumeRetained").length === 1, 2000, "reports");
         await waitFor(() => metrics.get("liberator_actions_total", { action: "deletePv", result: "success" }) === 1, 2000, "metric");
     });
+
+    test("an orphaned PV whose deletion fails takes the path of every action: counted, backed off, then retried", async () => {
+        await healthyCluster();
+        fake.upsert("/api/v1/persistentvolumes", {
+            metadata: { name: "pv-gone" },
+            spec: {
+                persistentVolumeReclaimPolicy: "Delete",
+                nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: ["old"] }] }] } },
+            },
+            status: { phase: "Released" },
+        });
+        fake.failNext("DELETE", /\/persistentvolumes\/pv-gone$/, 500);
+        const { metrics } = await leaderOf(config({ orphanedVolumes: "delete", orphanedVolumeGraceMs: 0 }));
+        await waitFor(() => metrics.get("liberator_actions_total", { action: "deletePv", result: "failure" }) === 1, 3000, "the failed delete");
+        const failedAt = Date.now();
+        await waitFor(() => !fake.get("persistentvolumes", undefined, "pv-gone"), 8000, "deleted after the backoff");
+        // The first retry comes after the 5 s backoff, not on the next reconcile.
+        expect(Date.now() - failedAt).toBeGreaterThan(4_000);
+        expect(fake.requests.filter((r) => r.method === "DELETE" && r.path.endsWith("/pv-gone"))).toHaveLength(2);
+        expect(metrics.get("liberator_actions_total", { action: "deletePv", result: "success" })).toBe(1);
+    }, 15_000);
 
     test("heartbeat Leases whose agent pod is gone are deleted after the grace; a claimed one never", async () => {
         await healthyCluster();

@@ -1,4 +1,4 @@
-import { claimAfterMs, freshWindowMs, minSettleMs } from "../../../liberator/contract";
+import { ANN, claimAfterMs, freshWindowMs, minSettleMs, OUT_OF_SERVICE_TAINT } from "../../../liberator/contract";
 import {
     allowedUnhealthy,
     decide,
@@ -9,12 +9,10 @@ import {
     HeartbeatView,
     NodeView,
     Observations,
-    OUT_OF_SERVICE_TAINT,
     pinnedNodes,
     PodView,
     PvView,
     ReleaseView,
-    TAINTED_ANNOTATION,
     trackOrphans,
 } from "../../../liberator/decide";
 
@@ -71,7 +69,7 @@ function down(name: string, ago: number, o: Partial<NodeView> = {}, h: Partial<H
     );
 }
 const claimed = (phase: "claimed" | "remediated" = "claimed") => ({ claim: { by: "ctl-1", phase } });
-const ourTaint = { taints: [{ ...OUT_OF_SERVICE_TAINT }], annotations: { [TAINTED_ANNOTATION]: "2026-01-01T00:00:00Z" } };
+const ourTaint = { taints: [{ ...OUT_OF_SERVICE_TAINT }], annotations: { [ANN.taintedSince]: "2026-01-01T00:00:00Z" } };
 
 const run = (nodes: NodeView[], o: Partial<DecideConfig> = {}, extra: Partial<Parameters<typeof decide>[0]> = {}) =>
     decide({ now: NOW, config: cfg(o), leader: true, cacheFresh: true, nodes, ...extra });
@@ -561,7 +559,7 @@ describe("Observations: monotonic, from observed changes", () => {
         o.observeLease("k", "2020-01-01T00:00:00.000000Z", 1_000);
         expect(o.lease("k")).toEqual({ renewTime: "2020-01-01T00:00:00.000000Z", at: 1_000, initial: true, runStart: 1_000 });
         o.observeLease("k", "2020-01-01T00:00:00.000000Z", 9_000);
-        expect(o.leaseAt("k")).toBe(1_000);
+        expect(o.lease("k")?.at).toBe(1_000);
         // The writer's wall clock stepped back a year: still a renewal, seen now.
         o.observeLease("k", "2019-01-01T00:00:00.000000Z", 10_000);
         expect(o.lease("k")).toMatchObject({ at: 10_000, initial: false });

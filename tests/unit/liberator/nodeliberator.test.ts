@@ -7,12 +7,55 @@ const registered = setupMocks();
 // The first build compiles the liberator's sources for the ConfigMap.
 jest.setTimeout(60_000);
 type Mod = typeof import("../../../components/nodeliberator");
+type Specs = typeof import("../../../components/liberatorspecs");
+type Args = import("../../../components/nodeliberator").NodeLiberatorArgs;
 let m: Mod;
+let s: Specs;
 
 beforeAll(async () => {
     m = await import("../../../components/nodeliberator");
+    s = await import("../../../components/liberatorspecs");
 });
 beforeEach(() => registered.splice(0));
+
+/** Every object, rendered directly from the resolved args with the names the constructor's resources would have. */
+function renderAll(args: Args = {}, name = "liberator"): Record<string, any> {
+    const r = m.resolveNodeLiberatorArgs(name, args);
+    const ns = r.namespace;
+    const data = r.codeSource === "configMap" ? s.liberatorCodeData(name) : undefined;
+    const code = data ? s.codeFromConfigMap(`${name}-code`, data) : s.codeFromImage();
+    const subject = (role: "controller" | "agent") => ({
+        kind: "ServiceAccount",
+        name: role === "controller" ? r.serviceAccountName : r.agentServiceAccountName,
+        namespace: ns,
+    });
+    const roles = s.liberatorRoles(r);
+    const o: Record<string, any> = {
+        namespace: r.createNamespace ? s.renderNamespace(r) : undefined,
+        serviceAccount: s.renderServiceAccount(r, "controller", ns),
+        agentServiceAccount: s.renderServiceAccount(r, "agent", ns),
+        clusterRole: s.renderClusterRole(r),
+        clusterRoleBinding: s.renderClusterRoleBinding(r, r.clusterRoleName, subject("controller")),
+        roles: Object.fromEntries(roles.map((x) => [x.name, s.renderRole(r, x, x.namespace ?? ns)])),
+        roleBindings: Object.fromEntries(roles.map((x) => [x.name, s.renderRoleBinding(r, x, x.namespace ?? ns, x.name, subject(x.subject))])),
+        policy: s.renderAgentPolicy(r),
+        policyBinding: s.renderAgentPolicyBinding(r, r.policyName),
+        peerKey: r.generatePeerKey ? s.renderPeerKeySecret(r, ns, "generated") : undefined,
+        codeConfigMap: data ? s.renderCodeConfigMap(r, ns, data) : undefined,
+        daemonSet: s.renderAgentDaemonSet(r, {
+            namespace: ns,
+            image: r.image,
+            serviceAccount: r.agentServiceAccountName,
+            peerKeySecret: r.peerKeySecretName,
+            code,
+        }),
+        deployment: s.renderControllerDeployment(r, { namespace: ns, image: r.image, serviceAccount: r.serviceAccountName, code }),
+    };
+    const list = [...Object.values(o).filter((x) => x && x.kind), ...Object.values(o.roles), ...Object.values(o.roleBindings)];
+    const agentPod = o.daemonSet.spec.template.spec;
+    const ctlPod = o.deployment.spec.template.spec;
+    return { ...o, list, agentPod, agent: agentPod.containers[0], ctlPod, ctl: ctlPod.containers[0] };
+}
 
 async function build(name = "liberator", args: import("../../../components/nodeliberator").NodeLiberatorArgs = {}) {
     const lib = new m.NodeLiberator(name, args);
@@ -21,10 +64,6 @@ async function build(name = "liberator", args: import("../../../components/nodel
     await settle();
     return lib;
 }
-const agentPod = () => findObject(registered, "DaemonSet").spec.template.spec;
-const agent = () => agentPod().containers[0];
-const ctlPod = () => findObject(registered, "Deployment").spec.template.spec;
-const ctl = () => ctlPod().containers[0];
 const envOf = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
 
 describe("NodeLiberator defaults", () => {
@@ -72,50 +111,62 @@ describe("NodeLiberator defaults", () => {
         expect(await promiseOf(lib.clusterRoleName)).toBe("tkr-system:liberator");
         expect(await promiseOf(lib.leaderLeaseName)).toBe("liberator");
         expect(await promiseOf(lib.agentServiceAccountName)).toBe("high-availability-agent");
+        expect(await promiseOf(lib.namespace)).toBe("tkr-system");
+        // Each object names its siblings: the pods their ServiceAccounts, Secret and ConfigMap.
+        const agentPod = findObject(registered, "DaemonSet").spec.template.spec;
+        expect(agentPod.serviceAccountName).toBe("high-availability-agent");
+        expect(agentPod.volumes.map((x: any) => x.configMap?.name ?? x.secret?.secretName ?? x.hostPath.path)).toEqual([
+            "liberator-code",
+            "liberator-peer-key",
+            "/run/containerd/containerd.sock",
+        ]);
+        expect(findObject(registered, "Deployment").spec.template.spec.serviceAccountName).toBe("high-availability");
+        expect(findObject(registered, "RoleBinding", "liberator-agent-leases").roleRef.name).toBe("liberator-agent-leases");
+        expect(findObject(registered, "ValidatingAdmissionPolicyBinding").spec.policyName).toBe("liberator-agent-heartbeat.tkr-system.liberator.pets");
+        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
     });
 
     test("the namespace is Pod Security privileged: the agent needs hostPID, hostNetwork and the CRI socket", async () => {
-        await build();
-        expect(findObject(registered, "Namespace", "tkr-system").metadata.labels).toEqual({
+        const o = renderAll();
+        expect(o.namespace.metadata.name).toBe("tkr-system");
+        expect(o.namespace.metadata.labels).toEqual({
             "pod-security.kubernetes.io/enforce": "privileged",
             "app.kubernetes.io/managed-by": "pulumi",
         });
     });
 
-    test("exact RBAC per role: the controller holds every write verb; the agent only its Leases", async () => {
-        await build();
-        expect(findObject(registered, "ClusterRole").rules).toEqual([
+    test("exact RBAC per role: the controller holds every write verb; the agent only its Leases", () => {
+        const o = renderAll();
+        expect(o.clusterRole.rules).toEqual([
             { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch", "patch"] },
             { apiGroups: [""], resources: ["pods"], verbs: ["list", "delete"] },
             { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["list", "watch"] },
         ]);
-        expect(findObject(registered, "Role", "liberator-leases").rules).toEqual([
+        expect(o.roles["liberator-leases"].rules).toEqual([
             { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "list", "watch", "create", "update", "patch", "delete"] },
             { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
             { apiGroups: [""], resources: ["events"], verbs: ["create"] },
         ]);
-        expect(findObject(registered, "Role", "liberator-agent-leases").rules).toEqual([
+        expect(o.roles["liberator-agent-leases"].rules).toEqual([
             { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "list", "create", "update"] },
         ]);
-        expect(findObject(registered, "Role", "liberator-node-leases").rules).toEqual([
-            { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["list", "watch"] },
-        ]);
-        expect(findObject(registered, "Role", "liberator-events").rules).toEqual([{ apiGroups: [""], resources: ["events"], verbs: ["create"] }]);
+        expect(o.roles["liberator-node-leases"].rules).toEqual([{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["list", "watch"] }]);
+        expect(o.roles["liberator-events"].rules).toEqual([{ apiGroups: [""], resources: ["events"], verbs: ["create"] }]);
         const controller = [{ kind: "ServiceAccount", name: "high-availability", namespace: "tkr-system" }];
         const agentSa = [{ kind: "ServiceAccount", name: "high-availability-agent", namespace: "tkr-system" }];
-        expect(findObject(registered, "ClusterRoleBinding").subjects).toEqual(controller);
+        expect(o.clusterRoleBinding.subjects).toEqual(controller);
         for (const rb of ["liberator-leases", "liberator-node-leases", "liberator-events"]) {
-            expect(findObject(registered, "RoleBinding", rb)).toMatchObject({ subjects: controller, roleRef: { kind: "Role", name: rb } });
+            expect(o.roleBindings[rb]).toMatchObject({ subjects: controller, roleRef: { kind: "Role", name: rb } });
         }
-        expect(findObject(registered, "RoleBinding", "liberator-agent-leases")).toMatchObject({
+        expect(o.roleBindings["liberator-agent-leases"]).toMatchObject({
             subjects: agentSa,
             roleRef: { kind: "Role", name: "liberator-agent-leases" },
         });
     });
 
-    test("the admission policy: the agent's ServiceAccount writes only heartbeat.<the node its token is bound to>", async () => {
-        await build();
-        const vap = findObject(registered, "ValidatingAdmissionPolicy");
+    test("the admission policy: the agent's ServiceAccount writes only heartbeat.<the node its token is bound to>", () => {
+        const o = renderAll();
+        const vap = o.policy;
         expect(vap.spec.failurePolicy).toBe("Fail");
         expect(vap.spec.matchConstraints).toEqual({
             namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "tkr-system" } },
@@ -137,17 +188,18 @@ describe("NodeLiberator defaults", () => {
             'oldObject == null || !has(oldObject.metadata.annotations) || !("liberator.pets/claimed-by" in oldObject.metadata.annotations)',
             '!has(object.metadata.ownerReferences) || object.metadata.ownerReferences.all(o, o.kind == "Node" && o.name == variables.node && (variables.nodeUid == "" || o.uid == variables.nodeUid))',
         ]);
-        expect(findObject(registered, "ValidatingAdmissionPolicyBinding").spec).toEqual({
+        expect(o.policyBinding.spec).toEqual({
             policyName: "liberator-agent-heartbeat.tkr-system.liberator.pets",
             validationActions: ["Deny"],
         });
     });
 
-    test("the agent DaemonSet: every node, hostPID + hostNetwork, root with only CAP_KILL, read-only, the CRI socket and nothing else of the host", async () => {
-        await build();
-        const ds = findObject(registered, "DaemonSet", "liberator");
+    test("the agent DaemonSet: every node, hostPID + hostNetwork, root with only CAP_KILL, read-only, the CRI socket and nothing else of the host", () => {
+        const o = renderAll();
+        const ds = o.daemonSet;
+        expect(ds.metadata.name).toBe("liberator");
         expect(ds.spec.selector.matchLabels).toEqual({ "app.kubernetes.io/name": "liberator", "app.kubernetes.io/instance": "liberator" });
-        const pod = agentPod();
+        const pod = o.agentPod;
         expect(pod).toMatchObject({
             serviceAccountName: "high-availability-agent",
             hostPID: true,
@@ -156,7 +208,7 @@ describe("NodeLiberator defaults", () => {
             tolerations: [{ operator: "Exists" }],
             securityContext: { seccompProfile: { type: "RuntimeDefault" } },
         });
-        const c = agent();
+        const c = o.agent;
         expect(c.command).toEqual(["node", "--jitless", "--max-old-space-size=24", "--max-semi-space-size=1", "/opt/liberator/agent.js"]);
         expect(c.securityContext).toEqual({
             runAsUser: 0,
@@ -196,17 +248,18 @@ describe("NodeLiberator defaults", () => {
         });
     });
 
-    test("the controller Deployment: two replicas spread over nodes, a restricted pod, the leader Lease and the agent selector", async () => {
-        await build();
-        const d = findObject(registered, "Deployment", "liberator-controller");
+    test("the controller Deployment: two replicas spread over nodes, a restricted pod, the leader Lease and the agent selector", () => {
+        const o = renderAll();
+        const d = o.deployment;
+        expect(d.metadata.name).toBe("liberator-controller");
         expect(d.spec.replicas).toBe(2);
         expect(d.spec.selector.matchLabels).toEqual({ "app.kubernetes.io/name": "liberator-controller", "app.kubernetes.io/instance": "liberator" });
-        const pod = ctlPod();
+        const pod = o.ctlPod;
         expect(pod.serviceAccountName).toBe("high-availability");
         expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe("kubernetes.io/hostname");
         expect(pod.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } });
         expect(pod.hostPID).toBeUndefined();
-        const c = ctl();
+        const c = o.ctl;
         expect(c.command).toEqual(["node", "--jitless", "--max-old-space-size=48", "--max-semi-space-size=2", "/opt/liberator/main.js"]);
         expect(c.securityContext).toEqual({
             allowPrivilegeEscalation: false,
@@ -230,9 +283,10 @@ describe("NodeLiberator defaults", () => {
         });
     });
 
-    test("the ConfigMap carries the controller and the agent, far under 1 MiB", async () => {
-        await build();
-        const data = findObject(registered, "ConfigMap", "liberator-code").data;
+    test("the ConfigMap carries the controller and the agent, far under 1 MiB", () => {
+        const cm = renderAll().codeConfigMap;
+        expect(cm.metadata.name).toBe("liberator-code");
+        const data = cm.data;
         expect(Object.keys(data).sort()).toEqual([
             "agent.js",
             "clock.js",
@@ -244,12 +298,19 @@ describe("NodeLiberator defaults", () => {
             "fence.js",
             "flags.js",
             "host.js",
+            "inspect.js",
             "kube.js",
             "leader.js",
+            "loop.js",
             "main.js",
+            "memory.js",
             "metrics.js",
             "peers.js",
+            "perform.js",
+            "plan.js",
+            "report.js",
             "selffence.js",
+            "views.js",
             "watchdog.js",
             "yaml.js",
         ]);
@@ -257,21 +318,22 @@ describe("NodeLiberator defaults", () => {
         // The agent loads only what it needs (no controller, no decisions).
         const agentRequires = [...data["agent.js"].matchAll(/require\("\.\/(\w+)"\)/g)].map((x) => x[1]).sort();
         expect(agentRequires).toEqual(["clock", "contract", "cri", "flags", "host", "kube", "metrics", "peers", "selffence", "watchdog"]);
-        expect(m.configMapDataBytes(data)).toBeLessThan(m.MAX_CONFIGMAP_DATA_BYTES / 4);
+        expect(s.configMapDataBytes(data)).toBeLessThan(s.MAX_CONFIGMAP_DATA_BYTES / 4);
     });
 
     test("the peer key: generated (a Pulumi secret), never a literal; or an existing Secret", async () => {
         await build();
         expect(registered.filter((r) => r.type.endsWith("GeneratedPassword")).map((r) => [r.name, r.inputs.length])).toEqual([["liberator-peer-key", 64]]);
         expect(findObject(registered, "Secret", "liberator-peer-key").stringData).toEqual({ key: "mock-generated-liberator-peer-key" });
+        expect(findObject(registered, "DaemonSet").spec.template.spec.volumes[1].secret.secretName).toBe("liberator-peer-key");
         registered.splice(0);
         await build("liberator", { peerKeySecret: "my-key" });
         expect(k8sObjects(registered).filter((o) => o.kind === "Secret")).toEqual([]);
-        expect(agentPod().volumes[1]).toEqual({ name: "peer-key", secret: { secretName: "my-key", defaultMode: 0o400 } });
+        expect(renderAll({ peerKeySecret: "my-key" }).agentPod.volumes[1]).toEqual({ name: "peer-key", secret: { secretName: "my-key", defaultMode: 0o400 } });
     });
 
-    test("every object passes the Kubernetes OpenAPI schema (admission policy included)", async () => {
-        await build("liberator", {
+    test("every object passes the Kubernetes OpenAPI schema (admission policy included)", () => {
+        const o = renderAll({
             releaseLocalVolumes: true,
             orphanedVolumes: "delete",
             fence: { url: "https://pdu.example/off/{node}", tokenSecret: { name: "pdu", key: "token" }, caConfigMap: { name: "pdu-ca", key: "ca.pem" } },
@@ -279,7 +341,28 @@ describe("NodeLiberator defaults", () => {
             priorityClassName: "system-cluster-critical",
             agentPriorityClassName: "system-node-critical",
         });
-        expect(schemaErrors(k8sObjects(registered))).toEqual([]);
+        expect(o.list.map((x: any) => x.kind).sort()).toEqual([
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "DaemonSet",
+            "Deployment",
+            "Namespace",
+            "Role",
+            "Role",
+            "Role",
+            "Role",
+            "RoleBinding",
+            "RoleBinding",
+            "RoleBinding",
+            "RoleBinding",
+            "Secret",
+            "ServiceAccount",
+            "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ]);
+        expect(schemaErrors(o.list)).toEqual([]);
     });
 });
 
@@ -309,48 +392,48 @@ describe("clusterRoleRules: exactly the verbs each configuration uses", () => {
             rules: [nodes("list", "watch"), pods("get", "list"), pvcs("get"), pvs("get", "list", "watch"), sts],
         },
     ] as const)("$mode with $o", ({ mode, o, rules }) => {
-        expect(m.clusterRoleRules(mode, o)).toEqual(rules);
+        expect(s.clusterRoleRules(mode, o)).toEqual(rules);
     });
 
     test("no wildcard in any rule of any configuration; a dry run cannot claim, patch or delete Leases", () => {
         for (const mode of ["outOfServiceTaint", "deleteNode"] as const) {
             for (const flags of [{}, { releaseLocalVolumes: true, orphanedVolumes: "delete" as const }]) {
                 const all = [
-                    ...m.clusterRoleRules(mode, flags),
-                    ...m.leaseRoleRules(),
-                    ...m.agentLeaseRoleRules(),
-                    ...m.nodeLeaseRoleRules(),
-                    ...m.eventRoleRules(),
+                    ...s.clusterRoleRules(mode, flags),
+                    ...s.leaseRoleRules(),
+                    ...s.agentLeaseRoleRules(),
+                    ...s.nodeLeaseRoleRules(),
+                    ...s.eventRoleRules(),
                 ];
                 expect(JSON.stringify(all)).not.toContain("*");
             }
         }
-        expect(m.leaseRoleRules({ dryRun: true })[0].verbs).toEqual(["get", "list", "watch", "create", "update"]);
+        expect(s.leaseRoleRules({ dryRun: true })[0].verbs).toEqual(["get", "list", "watch", "create", "update"]);
     });
 });
 
 describe("NodeLiberator options", () => {
-    test("custom namespace without creating it, custom ServiceAccount and mode", async () => {
-        const lib = await build("ha", { namespace: "ops", createNamespace: false, serviceAccountName: "liberator-sa", mode: "deleteNode" });
-        expect(k8sObjects(registered).filter((o) => o.kind === "Namespace")).toEqual([]);
-        expect(findObject(registered, "ClusterRoleBinding").subjects).toEqual([{ kind: "ServiceAccount", name: "liberator-sa", namespace: "ops" }]);
-        expect(await promiseOf(lib.clusterRoleName)).toBe("ops:ha");
-        expect(envOf(ctl())).toMatchObject({ LIBERATOR_MODE: "deleteNode", LIBERATOR_NAMESPACE: "ops", LIBERATOR_LEASE_NAME: "ha" });
-        expect(findObject(registered, "ValidatingAdmissionPolicy").spec.matchConditions[0].expression).toBe(
-            'request.userInfo.username == "system:serviceaccount:ops:liberator-sa-agent"',
-        );
+    test("custom namespace without creating it, custom ServiceAccount and mode", () => {
+        const o = renderAll({ namespace: "ops", createNamespace: false, serviceAccountName: "liberator-sa", mode: "deleteNode" }, "ha");
+        expect(o.list.filter((x: any) => x.kind === "Namespace")).toEqual([]);
+        expect(o.clusterRoleBinding.subjects).toEqual([{ kind: "ServiceAccount", name: "liberator-sa", namespace: "ops" }]);
+        expect(o.clusterRole.metadata.name).toBe("ops:ha");
+        expect(envOf(o.ctl)).toMatchObject({ LIBERATOR_MODE: "deleteNode", LIBERATOR_NAMESPACE: "ops", LIBERATOR_LEASE_NAME: "ha" });
+        expect(o.policy.spec.matchConditions[0].expression).toBe('request.userInfo.username == "system:serviceaccount:ops:liberator-sa-agent"');
     });
 
-    test("your own image: no ConfigMap; the controller runs the image's entry point, the agent /opt/liberator/agent.js", async () => {
-        await build("liberator", { codeSource: "image", image: "registry.example/liberator:1.0" });
-        expect(k8sObjects(registered).filter((o) => o.kind === "ConfigMap")).toEqual([]);
-        expect(ctl().image).toBe("registry.example/liberator:1.0");
-        expect(ctl().command).toBeUndefined();
-        expect(agent().command).toEqual(["node", "--jitless", "--max-old-space-size=24", "--max-semi-space-size=1", "/opt/liberator/agent.js"]);
+    test("your own image: no ConfigMap; the controller runs the image's entry point, the agent /opt/liberator/agent.js", () => {
+        const o = renderAll({ codeSource: "image", image: "registry.example/liberator:1.0" });
+        expect(o.list.filter((x: any) => x.kind === "ConfigMap")).toEqual([]);
+        expect(o.ctl.image).toBe("registry.example/liberator:1.0");
+        expect(o.ctl.command).toBeUndefined();
+        expect(o.agentPod.volumes.map((x: any) => x.name)).toEqual(["peer-key", "cri-socket"]);
+        expect(o.ctlPod.volumes).toBeUndefined();
+        expect(o.agent.command).toEqual(["node", "--jitless", "--max-old-space-size=24", "--max-semi-space-size=1", "/opt/liberator/agent.js"]);
     });
 
-    test("HTTP fence: URL, method, a token from a Secret (https only) and a CA bundle from a ConfigMap", async () => {
-        await build("liberator", {
+    test("HTTP fence: URL, method, a token from a Secret (https only) and a CA bundle from a ConfigMap", () => {
+        const o = renderAll({
             fence: {
                 url: "https://pdu.example/off/{node}",
                 method: "PUT",
@@ -359,32 +442,34 @@ describe("NodeLiberator options", () => {
                 timeoutSeconds: 10,
             },
         });
-        expect(envOf(ctl())).toMatchObject({
+        expect(envOf(o.ctl)).toMatchObject({
             LIBERATOR_FENCE_URL: "https://pdu.example/off/{node}",
             LIBERATOR_FENCE_METHOD: "PUT",
             LIBERATOR_FENCE_TIMEOUT: "10s",
             LIBERATOR_FENCE_CA_FILE: "/etc/liberator/fence-ca/ca.crt",
             LIBERATOR_FENCE_TOKEN: { secretKeyRef: { name: "pdu", key: "token" } },
         });
-        expect(ctlPod().volumes).toContainEqual({ name: "fence-ca", configMap: { name: "pdu-ca", items: [{ key: "ca.pem", path: "ca.crt" }] } });
-        expect(ctl().volumeMounts).toContainEqual({ name: "fence-ca", mountPath: "/etc/liberator/fence-ca", readOnly: true });
+        expect(o.ctlPod.volumes).toContainEqual({ name: "fence-ca", configMap: { name: "pdu-ca", items: [{ key: "ca.pem", path: "ca.crt" }] } });
+        expect(o.ctl.volumeMounts).toContainEqual({ name: "fence-ca", mountPath: "/etc/liberator/fence-ca", readOnly: true });
     });
 
-    test("command fence with its script mounted into the controller", async () => {
-        await build("liberator", {
+    test("command fence with its script mounted into the controller", () => {
+        const o = renderAll({
             fence: { command: ["/hooks/poweroff", "--hard"] },
             extraVolumes: [{ name: "hooks", configMap: { name: "fence-hooks", defaultMode: 0o555 } }],
             extraVolumeMounts: [{ name: "hooks", mountPath: "/hooks" }],
         });
-        expect(envOf(ctl()).LIBERATOR_FENCE_COMMAND).toBe('["/hooks/poweroff","--hard"]');
-        expect(ctlPod().volumes.map((x: any) => x.name)).toEqual(["hooks", "code"]);
+        expect(envOf(o.ctl).LIBERATOR_FENCE_COMMAND).toBe('["/hooks/poweroff","--hard"]');
+        expect(o.ctlPod.volumes.map((x: any) => x.name)).toEqual(["hooks", "code"]);
+        expect(o.ctl.volumeMounts.map((x: any) => x.name)).toEqual(["hooks", "code"]);
     });
 
-    test("a watchdog makes the agent privileged (device nodes need it) and passes the device", async () => {
-        await build("liberator", { selfFence: { watchdog: { device: "/dev/watchdog", timeoutSeconds: 5 } } });
-        expect(agent().securityContext).toMatchObject({ privileged: true, allowPrivilegeEscalation: true });
-        expect(agentPod().volumes).toContainEqual({ name: "watchdog", hostPath: { path: "/dev/watchdog", type: "CharDevice" } });
-        expect(envOf(agent())).toMatchObject({ LIBERATOR_WATCHDOG_DEVICE: "/dev/watchdog", LIBERATOR_WATCHDOG_TIMEOUT: "5s" });
+    test("a watchdog makes the agent privileged (device nodes need it) and passes the device", () => {
+        const o = renderAll({ selfFence: { watchdog: { device: "/dev/watchdog", timeoutSeconds: 5 } } });
+        expect(o.agent.securityContext).toMatchObject({ privileged: true, allowPrivilegeEscalation: true });
+        expect(o.agentPod.volumes).toContainEqual({ name: "watchdog", hostPath: { path: "/dev/watchdog", type: "CharDevice" } });
+        expect(o.agent.volumeMounts).toContainEqual({ name: "watchdog", mountPath: "/dev/watchdog" });
+        expect(envOf(o.agent)).toMatchObject({ LIBERATOR_WATCHDOG_DEVICE: "/dev/watchdog", LIBERATOR_WATCHDOG_TIMEOUT: "5s" });
     });
 
     test("the environments the component sets are what the controller and the agent parse", async () => {
@@ -419,7 +504,7 @@ describe("NodeLiberator options", () => {
             fence: { command: ["/hooks/off"], retrySeconds: 45 },
         });
         const env = (list: { name: string; value: string }[]) => Object.fromEntries(list.map((e) => [e.name, e.value]));
-        const cfg = loadConfig([], { ...env(m.controllerEnv(r, "a=b")), POD_NAME: "ctl-x" });
+        const cfg = loadConfig([], { ...env(s.controllerEnv(r, "a=b")), POD_NAME: "ctl-x" });
         expect(cfg).toMatchObject({
             namespace: "tkr-system",
             identity: "ctl-x",
@@ -452,7 +537,7 @@ describe("NodeLiberator options", () => {
                 remediateControlPlane: true,
             },
         });
-        const a = loadAgentConfig([], { ...env(m.agentEnv(r)), NODE_NAME: "w1", HOST_IP: "10.0.0.5", POD_NAME: "agent-x" });
+        const a = loadAgentConfig([], { ...env(s.agentEnv(r)), NODE_NAME: "w1", HOST_IP: "10.0.0.5", POD_NAME: "agent-x" });
         expect(a).toMatchObject({
             namespace: "tkr-system",
             nodeName: "w1",
@@ -466,6 +551,24 @@ describe("NodeLiberator options", () => {
             criSocket: "/run/k3s/containerd/containerd.sock",
             peerKeyFile: "/etc/liberator/peer-key/key",
         });
+    });
+
+    test("the variables the component sets are the processes' flags, named by the contract's rule", async () => {
+        const c = await import("../../../liberator/contract");
+        const { OPTIONS } = await import("../../../liberator/config");
+        const { AGENT_OPTIONS } = await import("../../../liberator/agent");
+        // Every flag's variable follows the rule, except the pod's own fields (downward API).
+        for (const o of [...OPTIONS, ...AGENT_OPTIONS]) expect([c.flagEnv(o.flag), ...Object.values(c.POD_ENV)]).toContain(o.env);
+        const o = renderAll({
+            fence: { url: "https://pdu.example/off/{node}", tokenSecret: { name: "pdu", key: "t" }, caConfigMap: { name: "ca", key: "ca.pem" } },
+            selfFence: { watchdog: { device: "/dev/watchdog", timeoutSeconds: 5 } },
+        });
+        // Besides their flags' variables, both read the pod's namespace, and the controller the fence token.
+        const unread = (container: any, options: { env: string }[]) =>
+            container.env.map((e: any) => e.name).filter((n: string) => !options.some((x) => x.env === n));
+        expect(unread(o.ctl, OPTIONS)).toEqual([c.POD_ENV.namespace, c.FENCE_TOKEN_ENV]);
+        expect(unread(o.agent, AGENT_OPTIONS)).toEqual([c.POD_ENV.namespace]);
+        expect(unread(renderAll({ fence: { command: ["/hooks/off"] } }).ctl, OPTIONS)).toEqual([c.POD_ENV.namespace]);
     });
 
     test("the component's constants are the contract's", async () => {
@@ -487,13 +590,13 @@ describe("shipping the code", () => {
         const out = fs.mkdtempSync(path.join(root, "dist", ".liberator-test-"));
         try {
             execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", out], { cwd: root, stdio: "pipe" });
-            const compiled = m.liberatorCode(path.join(out, "liberator"), false);
-            const fromSource = m.liberatorCode();
+            const compiled = s.liberatorCode(path.join(out, "liberator"), false);
+            const fromSource = s.liberatorCode();
             expect(Object.keys(compiled).sort()).toEqual(Object.keys(fromSource).sort());
             for (const js of Object.values(compiled)) expect(js).not.toContain("sourceMappingURL");
-            expect(fs.existsSync(path.join(out, "components", "nodeliberator.js"))).toBe(true);
+            expect(fs.existsSync(path.join(out, "components", "liberatorspecs.js"))).toBe(true);
             // eslint-disable-next-line @typescript-eslint/no-require-imports -- the compiled file, by path
-            const packaged = require(path.join(out, "components", "nodeliberator.js"));
+            const packaged = require(path.join(out, "components", "liberatorspecs.js"));
             expect(Object.keys(packaged.liberatorCode()).sort()).toEqual(Object.keys(fromSource).sort());
         } finally {
             fs.rmSync(out, { recursive: true, force: true });
@@ -501,7 +604,7 @@ describe("shipping the code", () => {
     }, 60_000);
 
     test("a missing code directory is a clear error", () => {
-        expect(() => m.liberatorCode("/nonexistent/liberator", false)).toThrow(
+        expect(() => s.liberatorCode("/nonexistent/liberator", false)).toThrow(
             'NodeLiberator: the controller\'s code is missing: /nonexistent/liberator does not exist. A package build must contain dist/liberator (package.json "files"), or use codeSource "image".',
         );
     });

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { AGENT_NODE_FLAGS, CONTROLLER_NODE_FLAGS, liberatorCode } from "../../../components/nodeliberator";
+import { AGENT_NODE_FLAGS, CONTROLLER_NODE_FLAGS, liberatorCode } from "../../../components/liberatorspecs";
 import { ANN } from "../../../liberator/contract";
 import { microTime } from "../../../liberator/leader";
 import { FakeApiServer, lease, leasesIn, node, NODE_LEASES, NODES, waitFor } from "./fakeapi";
