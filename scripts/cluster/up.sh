@@ -16,6 +16,8 @@
 #   PETS_APISERVER_PORT (16443) PETS_ETCD_PORT (23790) PETS_ETCD_PEER_PORT (23800)
 #   PETS_KCM_PORT (20257) PETS_SCHEDULER_PORT (20259)
 #   PETS_CLUSTER_TIMEOUT    seconds to wait for each readiness step (default 180)
+#   PETS_APISERVER_AUDIT    1: the API server writes an audit log of every request at Metadata level
+#                           (user, user agent, verb, object; no bodies) to $PETS_CLUSTER_DIR/logs/audit.log
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,6 +36,7 @@ ETCD_PEER_PORT="${PETS_ETCD_PEER_PORT:-23800}"
 KCM_PORT="${PETS_KCM_PORT:-20257}"
 SCHED_PORT="${PETS_SCHEDULER_PORT:-20259}"
 TIMEOUT="${PETS_CLUSTER_TIMEOUT:-180}"
+AUDIT="${PETS_APISERVER_AUDIT:-0}"
 SERVICE_CIDR=10.96.0.0/16   # virtual ClusterIPs: nothing listens or routes there
 LOOPBACK=127.0.0.1
 
@@ -72,6 +75,10 @@ all_up() {
     pid_alive "$c" || return 1
   done
   [[ -f "$KUBECONFIG_OUT" ]] || return 1
+  # An API server with the audit log on when it should be off, or the other way round, is restarted.
+  local audited=0
+  tr '\0' ' ' <"/proc/$(cat "$DIR/pids/kube-apiserver.pid")/cmdline" 2>/dev/null | grep -q -- --audit-log-path && audited=1
+  [[ "$audited" == "$AUDIT" ]] || return 1
   kc get --raw /readyz >/dev/null 2>&1 || return 1
   [[ "$(kc get nodes --no-headers 2>/dev/null | awk '$2=="Ready"' | wc -l)" -eq ${#NODES[@]} ]]
 }
@@ -180,6 +187,22 @@ start etcd "$ETCD_BIN/etcd" --name pets --data-dir "$DIR/etcd" \
   --unsafe-no-fsync --quota-backend-bytes=2147483648 --log-level=warn
 wait_for "etcd healthy" etcd curl -fsS "http://$LOOPBACK:$ETCD_PORT/health"
 
+# Audit log (PETS_APISERVER_AUDIT=1): one JSON line per request at Metadata level; the
+# RequestReceived stage is omitted so a plain request is one line (a watch is two).
+AUDIT_FLAGS=()
+rm -f "$DIR/logs/audit.log"
+if [[ "$AUDIT" == 1 ]]; then
+  cat >"$DIR/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+EOF
+  AUDIT_FLAGS=(--audit-policy-file="$DIR/audit-policy.yaml" --audit-log-path="$DIR/logs/audit.log"
+    --audit-log-format=json --audit-log-maxsize=0)
+fi
+
 start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --etcd-servers="http://$LOOPBACK:$ETCD_PORT" \
   --bind-address=$LOOPBACK --advertise-address=$LOOPBACK --secure-port="$API_PORT" \
@@ -192,7 +215,7 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --api-audiences=https://kubernetes.default.svc.cluster.local \
   --service-cluster-ip-range="$SERVICE_CIDR" \
   --endpoint-reconciler-type=none \
-  --allow-privileged=true --profiling=false --v=1
+  --allow-privileged=true --profiling=false --v=1 "${AUDIT_FLAGS[@]}"
 wait_for "kube-apiserver ready" kube-apiserver kc get --raw /readyz
 
 start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
