@@ -110,6 +110,11 @@ class Churn {
 interface FootprintDetail {
     requests?: RateReport;
     churn: Churn["events"];
+    kindLabels: Record<string, string>;
+}
+
+function kindLabel(r: BenchResults, kind: string): string {
+    return (r.samples[0]?.detail as FootprintDetail | undefined)?.kindLabels[kind] ?? kind;
 }
 
 let current: { target: FootprintTarget; nodes: string[] } | undefined;
@@ -223,7 +228,7 @@ export const footprint: Benchmark = {
             .filter((c) => r.summary.some((s) => s.caseId === c.id))
             .flatMap((c) =>
                 (["agent", "controller"] as const).map((k) => ({
-                    label: `${k} · ${c.label}`,
+                    label: `${kindLabel(r, k)} · ${c.label}`,
                     bars: (["Peak", "Steady"] as const)
                         .map((p) => r.summary.find((s) => s.caseId === c.id && s.metric === `${k}${p}RssMiB`))
                         .filter((s) => s !== undefined && Number.isFinite(s.median))

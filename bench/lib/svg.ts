@@ -83,9 +83,29 @@ export function logTicks(min: number, max: number): number[] {
     return ticks;
 }
 
+/** Splits text into lines of at most `max` characters, at spaces where possible. */
+export function wrap(text: string, max: number): string[] {
+    const lines: string[] = [];
+    let line = "";
+    for (const word of text.split(" ")) {
+        if (line && line.length + 1 + word.length > max) {
+            lines.push(line);
+            line = "";
+        }
+        line = line ? `${line} ${word}` : word;
+        while (line.length > max) {
+            lines.push(line.slice(0, max));
+            line = line.slice(max);
+        }
+    }
+    if (line) lines.push(line);
+    return lines;
+}
+
 export function groupedBarChart(spec: ChartSpec): string {
     const width = spec.width ?? 820;
-    const notes = spec.notes ?? [];
+    // Small print at 11 px is about 6 px a character: wrap it to the chart's width.
+    const notes = (spec.notes ?? []).flatMap((n) => wrap(n, Math.floor((width - 100) / 6.2)));
     const height = spec.height ?? 460 + notes.length * 16;
     const fmt = spec.format ?? formatValue;
     const colors = new Map(spec.series.map((s, i) => [s.id, s.color ?? PALETTE[i % PALETTE.length]]));
@@ -102,7 +122,8 @@ export function groupedBarChart(spec: ChartSpec): string {
     const refs = spec.references ?? [];
     const maxV = Math.max(...bars.map((b) => b.max), ...refs.map((x) => x.value), 0);
     const log = spec.scale === "log";
-    const ticks = log ? logTicks(Math.min(...bars.map((b) => b.min)), maxV) : linearTicks(maxV);
+    // Headroom above the highest whisker or reference for its label.
+    const ticks = log ? logTicks(Math.min(...bars.map((b) => b.min)), maxV * 1.15) : linearTicks(maxV * 1.08);
     const lo = log ? ticks[0] : 0;
     const hi = ticks[ticks.length - 1];
     const y = (v: number): number => {

@@ -1,6 +1,6 @@
 // The SVG chart writer (bench/lib/svg.ts): a well-formed document, bars at the right heights,
 // whiskers from min to max, readable labels.
-import { escapeXml, formatTick, groupedBarChart, linearTicks, logTicks } from "../../bench/lib/svg";
+import { escapeXml, formatTick, groupedBarChart, linearTicks, logTicks, wrap } from "../../bench/lib/svg";
 
 /** Tags open and close in order (a tiny well-formedness check; Node has no XML parser). */
 function wellFormed(svg: string): boolean {
@@ -111,4 +111,11 @@ test("ticks are round numbers that cover the data; labels carry no spurious deci
     expect(formatTick(50)).toBe("50");
     expect(formatTick(0.2)).toBe("0.2");
     expect(escapeXml(`a<b>&"c'`)).toBe("a&lt;b&gt;&amp;&quot;c&apos;");
+});
+
+test("long small print wraps to the chart's width at spaces", () => {
+    expect(wrap("aaa bbb ccc", 7)).toEqual(["aaa bbb", "ccc"]);
+    expect(wrap("abcdefghij", 4)).toEqual(["abcd", "efgh", "ij"]);
+    const svg = groupedBarChart({ ...spec, notes: ["word ".repeat(60).trim()] });
+    expect(svg.match(/<text[^>]*font-size="11" fill="#555">word/g)!.length).toBeGreaterThan(1);
 });
