@@ -14,6 +14,7 @@ import { Analysis, Benchmark, BenchResults, Case, Options, Plan, RunResult, Vari
 import { benchEnv, clusterDown, clusterUp, kubectl, requireTools } from "../lib/cluster";
 import { repoRoot } from "../lib/machine";
 import { growth } from "../lib/stats";
+import { CpuProfile, mergeProfiles, summarizeProfile } from "../lib/cpuprofile";
 
 const VARIANTS: Variant[] = [
     { id: "plain", label: "plain @pulumi/kubernetes resources", role: "baseline" },
@@ -33,6 +34,34 @@ interface State {
     kubeconfig?: string;
 }
 let state: State | undefined;
+let profiles: ProfileSummary[] | undefined;
+
+interface ProfileSummary {
+    variant: string;
+    workloads: number;
+    runs: number;
+    summary: ReturnType<typeof summarizeProfile>;
+}
+
+/** `--set profile=1`: CPU profiles of the evaluation at the largest size, summed over 3 runs per variant. */
+async function profileEvaluation(s: State, sizes: number[], log: (m: string) => void): Promise<ProfileSummary[]> {
+    const n = Math.max(...sizes);
+    const script = path.join(s.build, "bench", "benchmarks", "program-scale", "mock-eval.js");
+    const out: ProfileSummary[] = [];
+    for (const v of VARIANTS) {
+        const merged: CpuProfile[] = [];
+        for (let i = 0; i < 3; i++) {
+            const file = path.join(s.dir, `${v.id}-${i}.cpuprofile`);
+            const r = await spawnTimed(process.execPath, [script, v.id, String(n), file], process.env, 300_000);
+            if (r.code !== 0) throw new Error(`profiling (${v.id}, ${n}) failed:\n${r.stderr}`);
+            merged.push(JSON.parse(fs.readFileSync(file, "utf8")));
+        }
+        const summary = summarizeProfile(mergeProfiles(merged), { root: s.build, top: 12, inclusive: ["/components/"] });
+        out.push({ variant: v.id, workloads: n, runs: merged.length, summary });
+        log(`program-scale: profiled ${v.id} × ${n}: ${summary.totalMs.toFixed(0)} ms of samples`);
+    }
+    return out;
+}
 
 function kindOf(c: Case): "mocks" | "preview" {
     return c.id.startsWith("mocks") ? "mocks" : "preview";
@@ -205,12 +234,32 @@ export const programScale: Benchmark = {
         const s = state;
         state = undefined;
         if (!s) return;
+        profiles = undefined;
+        try {
+            if (opts.settings.profile === "1")
+                profiles = await profileEvaluation(
+                    s,
+                    this.plan(opts).cases.map((c) => c.size!),
+                    opts.log,
+                );
+        } catch (e) {
+            opts.log(`program-scale: profiling failed: ${String(e)}`);
+        }
         if (s.startedCluster && opts.settings.keepCluster !== "1") clusterDown();
         fs.rmSync(s.dir, { recursive: true, force: true });
     },
 
     analyze(r: BenchResults): Analysis {
-        return analyzeScale(r);
+        const a = analyzeScale(r);
+        if (profiles) {
+            a.data.profiles = profiles;
+            for (const p of profiles) {
+                a.lines.push(`where the time goes, ${p.variant} × ${p.workloads} (self time, ${p.runs} profiled runs, ${p.summary.totalMs.toFixed(0)} ms):`);
+                for (const e of p.summary.bySource.slice(0, 8)) a.lines.push(`  ${(e.share * 100).toFixed(1).padStart(5)}%  ${e.key}`);
+                for (const e of p.summary.inclusive) a.lines.push(`  ${(e.share * 100).toFixed(1).padStart(5)}%  inclusive: anything called from ${e.key}`);
+            }
+        }
+        return a;
     },
 };
 

@@ -65,3 +65,18 @@ export function summarizeProfile(p: CpuProfile, opts: { root?: string; top?: num
             .map(([key, us]) => ({ key, ms: us / 1000, share: total ? us / total : 0 }));
     return { totalMs: total / 1000, bySource: list(bySource), byFunction: list(byFunction), inclusive: list(inclusive, inclusive.size) };
 }
+
+/** Several profiles as one: node ids renumbered apart, samples and deltas concatenated. */
+export function mergeProfiles(profiles: CpuProfile[]): CpuProfile {
+    const out: CpuProfile = { nodes: [], startTime: 0, endTime: 0, samples: [], timeDeltas: [] };
+    let offset = 0;
+    for (const p of profiles) {
+        const max = Math.max(...p.nodes.map((n) => n.id));
+        out.nodes.push(...p.nodes.map((n) => ({ ...n, id: n.id + offset, children: n.children?.map((c) => c + offset) })));
+        out.samples.push(...p.samples.map((id) => id + offset));
+        out.timeDeltas.push(...p.timeDeltas);
+        out.endTime += p.endTime - p.startTime;
+        offset += max + 1;
+    }
+    return out;
+}
