@@ -29,7 +29,8 @@ export interface JestReport {
     numPendingTests: number;
     numTodoTests: number;
     numRuntimeErrorTestSuites: number;
-    testResults?: { name?: string; perfStats?: { start?: number; end?: number }; assertionResults?: { status: string }[] }[];
+    /** Per test file; --json writes perfStats.start/end as startTime/endTime (ms since the epoch). */
+    testResults?: { name?: string; startTime?: number; endTime?: number; assertionResults?: { status: string }[] }[];
 }
 
 /** Per test file: runtime from jest's perfStats, slowest first. */
@@ -37,7 +38,7 @@ export function fileTimes(report: JestReport): FileTime[] {
     return (report.testResults ?? [])
         .map((t) => ({
             file: path.relative(repoRoot, t.name ?? ""),
-            seconds: ((t.perfStats?.end ?? 0) - (t.perfStats?.start ?? 0)) / 1000,
+            seconds: ((t.endTime ?? 0) - (t.startTime ?? 0)) / 1000,
             tests: (t.assertionResults ?? []).length,
             failed: (t.assertionResults ?? []).filter((a) => a.status === "failed").length,
         }))
@@ -46,7 +47,7 @@ export function fileTimes(report: JestReport): FileTime[] {
 
 /** Wall time jest reports: its start to the end of the last test file. */
 export function jestWallSeconds(report: JestReport): number {
-    const ends = (report.testResults ?? []).map((t) => t.perfStats?.end ?? 0);
+    const ends = (report.testResults ?? []).map((t) => t.endTime ?? 0);
     return ends.length ? (Math.max(...ends) - report.startTime) / 1000 : 0;
 }
 
