@@ -18,6 +18,8 @@
 #   PETS_APISERVER_PORT (16443) PETS_ETCD_PORT (23790) PETS_ETCD_PEER_PORT (23800)
 #   PETS_KCM_PORT (20257) PETS_SCHEDULER_PORT (20259)
 #   PETS_CLUSTER_TIMEOUT    seconds to wait for each readiness step (default 180)
+#   PETS_APISERVER_AUDIT    1: the API server writes an audit log of every request at Metadata level
+#                           (user, user agent, verb, object; no bodies) to $PETS_CLUSTER_DIR/logs/audit.log
 #   PETS_REAL_NODES         number of real nodes (default 0): pets-real-1..N, label type=real
 #   PETS_NET_PREFIX (pets)  names of the real nodes' netns/bridge/veths/cgroups (8 chars at most)
 #   PETS_REAL_NODE_SUBNET (10.200.0)  their /24: bridge .1 (API server, DNS), node I at .(10+I)
@@ -46,6 +48,7 @@ REAL="${PETS_REAL_NODES:-0}"
 NET_PREFIX="${PETS_NET_PREFIX:-pets}"
 SUBNET="${PETS_REAL_NODE_SUBNET:-10.200.0}"
 POD_OCTET="${PETS_REAL_POD_OCTET:-100}"
+AUDIT="${PETS_APISERVER_AUDIT:-0}"
 SERVICE_CIDR=10.96.0.0/16   # virtual ClusterIPs: only kube-proxy's rules on real nodes know them
 LOOPBACK=127.0.0.1
 BRIDGE_IP="$SUBNET.1"
@@ -107,6 +110,10 @@ all_up() {
   done
   if [[ "$REAL" -gt 0 ]]; then pid_alive coredns || return 1; fi
   [[ -f "$KUBECONFIG_OUT" ]] || return 1
+  # An API server with the audit log on when it should be off, or the other way round, is restarted.
+  local audited=0
+  tr '\0' ' ' <"/proc/$(cat "$DIR/pids/kube-apiserver.pid")/cmdline" 2>/dev/null | grep -q -- --audit-log-path && audited=1
+  [[ "$audited" == "$AUDIT" ]] || return 1
   kc get --raw /readyz >/dev/null 2>&1 || return 1
   [[ "$(kc get nodes --no-headers 2>/dev/null | awk '$2=="Ready"' | wc -l)" -eq $(( ${#NODES[@]} + REAL )) ]]
 }
@@ -284,6 +291,23 @@ if [[ "$REAL" -gt 0 ]]; then
 else
   API_NET=(--bind-address=$LOOPBACK --advertise-address=$LOOPBACK --endpoint-reconciler-type=none)
 fi
+
+# Audit log (PETS_APISERVER_AUDIT=1): one JSON line per request at Metadata level; the
+# RequestReceived stage is omitted so a plain request is one line (a watch is two).
+AUDIT_FLAGS=()
+rm -f "$DIR/logs/audit.log"
+if [[ "$AUDIT" == 1 ]]; then
+  cat >"$DIR/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+EOF
+  AUDIT_FLAGS=(--audit-policy-file="$DIR/audit-policy.yaml" --audit-log-path="$DIR/logs/audit.log"
+    --audit-log-format=json --audit-log-maxsize=0)
+fi
+
 start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --etcd-servers="http://$LOOPBACK:$ETCD_PORT" \
   "${API_NET[@]}" --secure-port="$API_PORT" \
@@ -295,7 +319,7 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --api-audiences=https://kubernetes.default.svc.cluster.local \
   --service-cluster-ip-range="$SERVICE_CIDR" \
-  --allow-privileged=true --profiling=false --v=1
+  --allow-privileged=true --profiling=false --v=1 "${AUDIT_FLAGS[@]}"
 wait_for "kube-apiserver ready" kube-apiserver kc get --raw /readyz
 
 start kube-controller-manager "$K8S_BIN/kube-controller-manager" \

@@ -13,6 +13,8 @@ let work: string;
 let state: string;
 
 beforeAll(() => {
+    // Fresh: the test checks the cluster holds none of the dev stack's objects, and files that ran
+    // before may leave some (destroy keeps the namespace on purpose); jest's file order varies.
     ensureCluster({ fresh: true });
     work = fs.mkdtempSync(path.join(os.tmpdir(), "pets-render-"));
     // One state directory for every run, as `npm run render` uses by default.
