@@ -12,18 +12,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { isReady, kubectl, TestStack, waitFor } from "./support/harness";
-import {
-    Api,
-    checkOverlap,
-    drillDiagnostics,
-    jsonLines,
-    OverlapReport,
-    parseWrites,
-    podLogOnNode,
-    podProcessesOnHost,
-    wallOfUptime,
-    Write,
-} from "./support/drills";
+import { Api, drillDiagnostics, jsonLines, podLogOnNode, podProcessesOnHost, wallOfUptime } from "./support/drills";
+import { checkOverlap, OverlapReport, parseWrites, Write } from "./support/writes";
 import {
     ensureRealCluster,
     healNode,
