@@ -30,7 +30,7 @@ import { ConfigError, Option, Reader, usage as usageOf } from "./flags";
 import { CAP_KILL, findProcesses, hasCapability, podProcesses, signalAll } from "./host";
 import { ApiError, isAlreadyExists, isConflict, isNotFound, KObject, KubeClient, resolveClusterConfig, SERVICE_ACCOUNT_DIR } from "./kube";
 import { jsonLogger, Level, Logger, Metrics } from "./metrics";
-import { answer, askPeers, PEER_PATH, Transport, Votes } from "./peers";
+import { answer, askLeaseState, askPeers, authenticLeaseQuestion, leaseAnswer, LeaseState, PEER_PATH, Transport, Votes } from "./peers";
 import { SelfFenceMode, selfFenceStep, SelfFenceStep } from "./selffence";
 import { Watchdog } from "./watchdog";
 
@@ -222,6 +222,12 @@ export class Agent {
     private armedSince?: string;
     private kubeletSeenAt = -Infinity;
     private roundInFlight = false;
+    /** The API server refused our token (401) in our latest request; cleared by any success. */
+    authRefusedAt?: number;
+    /** Our token is refused and a peer read our Lease as remediated or absent: not fencing. */
+    standDown?: "remediated" | "absent";
+    private leaseRoundInFlight = false;
+    private leaseRoundAt = -Infinity;
     private stopped = true;
     private readonly timers: NodeJS.Timeout[] = [];
     private readonly clock: Clock;
@@ -343,6 +349,7 @@ export class Agent {
         try {
             const cur = await this.deps.client.get<LeaseBody>(`${this.path}/${this.leaseName}`, undefined, this.cfg.apiTimeoutMs);
             this.lastApiOkAt = this.now();
+            this.credentialsAccepted();
             this.lease = cur;
             const ann = cur.metadata.annotations ?? {};
             this.armedSince ??= ann[ANN.armedSince];
@@ -358,6 +365,7 @@ export class Agent {
         } catch (e) {
             if (isNotFound(e)) {
                 this.lastApiOkAt = this.now();
+                this.credentialsAccepted();
                 this.lease = undefined;
                 this.claim = undefined;
                 return undefined;
@@ -376,6 +384,7 @@ export class Agent {
         this.lease = written;
         this.lastOkSentAt = Math.max(this.lastOkSentAt, sentAt);
         this.lastApiOkAt = this.now();
+        this.credentialsAccepted();
         this.committed = body.metadata.annotations![ANN.armed] === "true";
         this.advertised = body.metadata.annotations![ANN.peers].split(",");
         this.deps.metrics.inc("liberator_agent_renewals_total", "Agent renewals.");
@@ -404,8 +413,68 @@ export class Agent {
         } catch (e) {
             this.deps.metrics.inc("liberator_agent_renewal_failures_total", "Agent renewal failures.");
             if (e instanceof ApiError) this.lastApiOkAt = this.now();
+            if (e instanceof ApiError && e.status === 401 && this.authRefusedAt === undefined) {
+                this.authRefusedAt = this.now();
+                this.deps.log.error("the API server refuses this agent's token (was its pod deleted?): it can no longer renew or read its Lease", {
+                    node: this.cfg.nodeName,
+                    error: e.message,
+                });
+            }
             this.deps.log.debug("heartbeat renewal failed", { node: this.cfg.nodeName, error: String((e as Error)?.message ?? e) });
             return false;
+        }
+    }
+
+    private credentialsAccepted(): void {
+        if (this.authRefusedAt === undefined) return;
+        this.authRefusedAt = undefined;
+        this.standDown = undefined;
+        this.deps.log.info("the API server accepts this agent's token again", { node: this.cfg.nodeName });
+    }
+
+    /**
+     * Fenced, with our token refused: ask the peers to read our Lease (at most every P). Stand
+     * down once one reads it as remediated or absent; otherwise stay fenced.
+     */
+    private askForOurLease(): void {
+        const now = this.now();
+        if (this.leaseRoundInFlight || !this.deps.peerKey || now - this.leaseRoundAt < this.cfg.peerRecheckMs) return;
+        this.leaseRoundInFlight = true;
+        this.leaseRoundAt = now;
+        void askLeaseState({
+            key: this.deps.peerKey,
+            self: this.cfg.nodeName,
+            addresses: this.peers,
+            timeoutMs: this.cfg.peerTimeoutMs,
+            transport: this.deps.transport,
+        })
+            .then((answers) => {
+                const pick = (st: LeaseState) => [...answers].find(([, v]) => v === st)?.[0];
+                const by = pick("remediated") ?? pick("absent");
+                if (by === undefined || this.authRefusedAt === undefined || this.standDown) return;
+                this.standDown = answers.get(by) as "remediated" | "absent";
+                this.deps.log.warn("a peer read this node's heartbeat Lease for this agent: standing down", {
+                    node: this.cfg.nodeName,
+                    peer: by,
+                    state: this.standDown,
+                    answers: Object.fromEntries(answers),
+                });
+            })
+            .finally(() => (this.leaseRoundInFlight = false));
+    }
+
+    /** What a peer asks us to read for it: its heartbeat Lease's claim, or that it is gone. */
+    async leaseStateOf(node: string): Promise<LeaseState> {
+        const name = heartbeatLeaseName(node);
+        if (!name) return "absent";
+        try {
+            const l = await this.deps.client.get<LeaseBody>(`${this.path}/${name}`, undefined, this.cfg.apiTimeoutMs);
+            const ann = l.metadata.annotations ?? {};
+            if (!ann[ANN.claimedBy]) return "unclaimed";
+            return ann[ANN.claimPhase] === "remediated" ? "remediated" : "claimed";
+        } catch (e) {
+            if (isNotFound(e)) return "absent";
+            throw e;
         }
     }
 
@@ -473,6 +542,7 @@ export class Agent {
                 votes: this.votes,
                 fencedSince: this.fencedSince,
                 fenceConfirmed: this.fenceConfirmed,
+                standDown: this.standDown,
             },
             now,
             {
@@ -518,6 +588,7 @@ export class Agent {
                 .then((v) => (this.votes = v))
                 .finally(() => (this.roundInFlight = false));
         }
+        if (s.fence && this.authRefusedAt !== undefined) this.askForOurLease();
         if (s.fence) {
             const r = await this.applyFence();
             this.fenceConfirmed = r.clean && !r.runtimeError;
@@ -551,6 +622,21 @@ export class Agent {
                     q = JSON.parse(text);
                 } catch {
                     q = undefined;
+                }
+                const lq = this.deps.peerKey ? authenticLeaseQuestion(this.deps.peerKey, q) : undefined;
+                if (lq && lq.from !== this.cfg.nodeName) {
+                    // A fenced peer whose token is refused: read its Lease with ours.
+                    void this.leaseStateOf(lq.from).then(
+                        (state) => {
+                            res.writeHead(200, { "Content-Type": "application/json" });
+                            res.end(JSON.stringify(leaseAnswer(this.deps.peerKey!, this.cfg.nodeName, lq, state)));
+                        },
+                        () => {
+                            res.writeHead(503, { "Content-Type": "application/json" });
+                            res.end('{"error":"cannot read the Lease"}');
+                        },
+                    );
+                    return;
                 }
                 const a = this.deps.peerKey ? answer(this.deps.peerKey, this.cfg.nodeName, q, this.apiReachable()) : undefined;
                 res.writeHead(a ? 200 : 403, { "Content-Type": "application/json" });
