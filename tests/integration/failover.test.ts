@@ -54,14 +54,24 @@ const writes = (): { writes: Write[]; bad: string[]; text: string } => {
 };
 const s = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
-/** Runs a drill's body; on failure prints what is needed to understand it, then fails. */
+/**
+ * Runs a drill's body; on failure prints what is needed to understand it, and brings every node
+ * back (a node left cut off would hang the next drill's rollout), then fails.
+ */
 async function drill(body: () => Promise<void>): Promise<void> {
     try {
         await body();
     } catch (e) {
         process.stdout.write(drillDiagnostics([NS], LIB_NS));
+        restoreAllRealNodes();
         throw e;
     }
+}
+
+/** The liberator agent's pod on a node: the DaemonSet's (a controller replica may run there too). */
+async function agentPodOn(n: string): Promise<any> {
+    const pods = (await api.get(`/api/v1/namespaces/${LIB_NS}/pods?fieldSelector=spec.nodeName%3D${n}`))?.items ?? [];
+    return pods.find((p: any) => !p.metadata.deletionTimestamp && (p.metadata.ownerReferences ?? []).some((o: any) => o.kind === "DaemonSet"));
 }
 
 /** Every real node's agent armed, renewing, and counting every other real node as a peer. */
@@ -112,9 +122,8 @@ interface Failover {
  * pod gone from the API, the new one scheduled, Ready, and its first line in the file.
  */
 async function failover(label: string, victim: string, old: any, cut: () => void, opts: { fence: boolean }): Promise<Failover> {
-    const agentPod = ((await api.get(`/api/v1/namespaces/${LIB_NS}/pods?fieldSelector=spec.nodeName%3D${victim}`))?.items ?? []).find((p: any) =>
-        p.metadata.name.startsWith("liberator-"),
-    );
+    const agentPod = await agentPodOn(victim);
+    if (opts.fence && !agentPod) throw new Error(`no liberator agent pod on ${victim}`);
     const snapshot = writes().text;
     const clock = new PhaseClock(label);
     const t0 = Date.now();
@@ -311,7 +320,7 @@ test(
 );
 
 test(
-    "partition, defaults: the cut-off agent fences its node before the controller takes over; healed, the node comes back clean",
+    "partition, defaults: the cut-off agent fences its node before the controller takes over; healed (its agent's pod deleted meanwhile, as a rollout does), the node comes back clean",
     () =>
         drill(async () => {
             await liberatorSettled();
@@ -324,6 +333,7 @@ test(
             expect(v.overlaps).toEqual([]);
             expect(v.gap).toBeGreaterThan(0);
             // The old container stopped writing because its node fenced itself, before the claim.
+            expect(f.at).toHaveProperty(["agent fenced"]);
             expect(f.at["agent fenced"]).toBeLessThan(f.at.Claimed);
             expect(v.lastOldAfterCut).toBeLessThan(f.at.Claimed);
             figures.push(
@@ -331,15 +341,43 @@ test(
             );
             // Its processes are gone although the node still runs (the agent stopped the sandbox).
             await waitFor("the old pod's processes gone", () => podProcessesOnHost(f.oldUid).length === 0, 30_000, 500);
+            // Meanwhile its agent's pod is deleted, as a DaemonSet rollout (or deleteNode mode's
+            // garbage collection) does while a node is cut off: the agent still running there has
+            // its token refused from now on, and must learn from its peers that it may stand down.
+            const oldAgent = await agentPodOn(victim);
+            kubectl(["-n", LIB_NS, "delete", "pod", oldAgent.metadata.name, "--grace-period=0", "--force", "--wait=false"]);
 
             const back = new PhaseClock(`${victim} healed`);
             healNode(victim);
             back.mark("network back");
+            const t0 = Date.now();
+            let stoodDown: number | undefined;
+            const watchOldAgent = (async () => {
+                while (stoodDown === undefined && Date.now() - t0 < 60_000) {
+                    const log = podLogOnNode(victim, LIB_NS, oldAgent.metadata.name, oldAgent.metadata.uid, "agent");
+                    if (jsonLines(log).some((l) => l.mode === "stood-down")) stoodDown = Date.now() - t0;
+                    await new Promise((r) => setTimeout(r, 250));
+                }
+            })();
             await backClean(victim, back);
+            const fresh = await waitFor(
+                `a new agent on ${victim} renewing its heartbeat`,
+                async () => {
+                    const [p, l] = await Promise.all([agentPodOn(victim), heartbeat(victim)]);
+                    return p && p.metadata.uid !== oldAgent.metadata.uid && isReady(p) && l?.spec?.holderIdentity === p.metadata.name ? p : false;
+                },
+                120_000,
+                500,
+            );
             await liberatorSettled();
-            back.mark("its agent armed and renewing");
+            back.mark("a new agent armed and renewing");
+            await watchOldAgent;
+            expect(podProcessesOnHost(oldAgent.metadata.uid)).toEqual([]);
             back.print();
-            figures.push(back.report());
+            figures.push(
+                back.report(),
+                `[partition] the old agent (token refused) stood down ${stoodDown === undefined ? "(its log was gone before it was read)" : `${s(stoodDown)} after the heal`}; new agent ${fresh.metadata.name}`,
+            );
             const healedAt = Date.now();
             await new Promise((r) => setTimeout(r, 5000));
             // No deleted pod restarted on it: no line of the old copy after the heal, nothing of it running.
