@@ -34,6 +34,9 @@ import { answer, askLeaseState, askPeers, authenticLeaseQuestion, leaseAnswer, L
 import { SelfFenceMode, selfFenceStep, SelfFenceStep } from "./selffence";
 import { Watchdog } from "./watchdog";
 
+/** While fenced, a restarted kubelet is killed within this. */
+export const FENCED_KUBELET_RECHECK_MS = 100;
+
 export interface AgentConfig {
     kubeconfig?: string;
     context?: string;
@@ -229,7 +232,8 @@ export class Agent {
     private leaseRoundInFlight = false;
     private leaseRoundAt = -Infinity;
     private stopped = true;
-    private readonly timers: NodeJS.Timeout[] = [];
+    /** Pending sleeps (a fired one is dropped: kept, they grew by ~35 MiB a day). */
+    private readonly timers = new Set<NodeJS.Timeout>();
     private readonly clock: Clock;
     private readonly leaseName: string;
     private server?: http.Server;
@@ -499,13 +503,29 @@ export class Agent {
 
     // --- the fence ---------------------------------------------------------------------------
 
+    /** SIGKILL to every kubelet process; the pids killed. */
+    killKubelet(): number[] {
+        const killed = signalAll(findProcesses(this.cfg.procRoot, this.cfg.kubeletName), "SIGKILL", this.deps.kill ?? process.kill);
+        if (killed.length > 0) this.kubeletSeenAt = this.now(); // it exists: arming still holds
+        this.deps.metrics.inc("liberator_agent_kubelet_kills_total", "Agent kubelet kills.", {}, killed.length);
+        return killed;
+    }
+
+    /**
+     * How often to look for a (restarted) kubelet: every 100 ms while fenced, so that one the init
+     * system restarts dies before it can report the node Ready (a kubelet living a second at a
+     * time did, and the controller then released its claim as if the node were back), else P.
+     */
+    kubeletRecheckMs(): number {
+        return this.lastStep?.fence ? FENCED_KUBELET_RECHECK_MS : this.cfg.peerRecheckMs;
+    }
+
     /** Kills the kubelet, stops every StatefulSet sandbox, kills what is left in their cgroups. */
     async applyFence(): Promise<FenceReport> {
         const kill = this.deps.kill ?? process.kill;
         const m = this.deps.metrics;
         m.inc("liberator_agent_fence_applications_total", "Agent fence applications.");
-        const kubeletKilled = signalAll(findProcesses(this.cfg.procRoot, this.cfg.kubeletName), "SIGKILL", kill);
-        m.inc("liberator_agent_kubelet_kills_total", "Agent kubelet kills.", {}, kubeletKilled.length);
+        const kubeletKilled = this.killKubelet();
         const report: FenceReport = { kubeletKilled, stopped: [], processesKilled: [], clean: true };
         try {
             const sts = await this.refreshStatefulPods();
@@ -672,8 +692,11 @@ export class Agent {
 
     private sleep(ms: number): Promise<void> {
         return new Promise((r) => {
-            const t = setTimeout(r, ms);
-            this.timers.push(t);
+            const t = setTimeout(() => {
+                this.timers.delete(t);
+                r();
+            }, ms);
+            this.timers.add(t);
         });
     }
 
@@ -708,6 +731,12 @@ export class Agent {
             ),
             loop(
                 async () => {
+                    if (this.lastStep?.fence) this.killKubelet();
+                },
+                () => this.kubeletRecheckMs(),
+            ),
+            loop(
+                async () => {
                     if (this.mode() !== "healthy" && this.mode() !== undefined) return;
                     await this.listPeers();
                     if (this.armed) await this.refreshStatefulPods();
@@ -728,6 +757,7 @@ export class Agent {
     async stop(): Promise<void> {
         this.stopped = true;
         for (const t of this.timers) clearTimeout(t);
+        this.timers.clear();
         if (this.lastStep?.mode === "healthy" && !this.claim && this.lease) {
             this.armed = false;
             this.armProblems = ["the agent is stopping"];

@@ -7,7 +7,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Agent, AgentConfig, loadAgentConfig, Runtime, tokenNode } from "../../../liberator/agent";
+import { Agent, AgentConfig, FENCED_KUBELET_RECHECK_MS, loadAgentConfig, Runtime, tokenNode } from "../../../liberator/agent";
 import { Clock } from "../../../liberator/clock";
 import { ANN } from "../../../liberator/contract";
 import { Sandbox } from "../../../liberator/cri";
@@ -436,6 +436,19 @@ describe("self-fencing with real peers", () => {
         });
     });
 
+    test("while fenced a restarted kubelet is looked for every 100 ms (it must not live long enough to report the node Ready)", async () => {
+        const [a, b] = await cluster(["a", "b"]);
+        expect(a.agent.kubeletRecheckMs()).toBe(1_000);
+        a.client.cut = true;
+        advance([a, b], 30_000);
+        await b.agent.renew();
+        expect((await tickSettled(a)).mode).toBe("fencing");
+        expect(a.agent.kubeletRecheckMs()).toBe(FENCED_KUBELET_RECHECK_MS);
+        proc(a.proc, 16, "kubelet");
+        expect(a.agent.killKubelet()).toEqual([16]);
+        expect(a.killed).toEqual(["10:SIGKILL", "16:SIGKILL"]);
+    });
+
     test("the runtime hangs: what is left in the StatefulSet pods' cgroups is SIGKILLed", async () => {
         const [a] = await cluster(["a"]);
         a.runtime.sandboxes = [{ id: "sb1", name: "web-1", uid: "u-web-1", namespace: "pets", state: "SANDBOX_READY", labels: STS_LABEL }];
@@ -446,6 +459,13 @@ describe("self-fencing with real peers", () => {
         const r = await a.agent.applyFence();
         expect(r).toMatchObject({ kubeletKilled: [10], stopped: [], processesKilled: [40, 41], runtimeError: "deadline exceeded", clean: false });
     });
+});
+
+test("a fired sleep is not kept (its timers grew by ~35 MiB a day)", async () => {
+    const a = await agentOn("a");
+    const sleep = (a.agent as unknown as { sleep(ms: number): Promise<void> }).sleep.bind(a.agent);
+    for (let i = 0; i < 200; i++) await sleep(0);
+    expect((a.agent as unknown as { timers: Set<unknown> }).timers.size).toBe(0);
 });
 
 describe("agent settings", () => {
