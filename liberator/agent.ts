@@ -33,9 +33,12 @@ import { ConfigError, Option, Reader, usage as usageOf } from "./flags";
 import { CAP_KILL, findProcesses, hasCapability, podProcesses, signalAll } from "./host";
 import { ApiError, isAlreadyExists, isConflict, isNotFound, KObject, KubeClient, resolveClusterConfig, SERVICE_ACCOUNT_DIR } from "./kube";
 import { jsonLogger, Level, Logger, Metrics } from "./metrics";
-import { answer, askPeers, PEER_PATH, Transport, Votes } from "./peers";
+import { answer, askLeaseState, askPeers, authenticLeaseQuestion, leaseAnswer, LeaseState, PEER_PATH, Transport, Votes } from "./peers";
 import { SelfFenceMode, selfFenceStep, SelfFenceStep } from "./selffence";
 import { Watchdog } from "./watchdog";
+
+/** While fenced, a restarted kubelet is killed within this. */
+export const FENCED_KUBELET_RECHECK_MS = 100;
 
 export interface AgentConfig {
     kubeconfig?: string;
@@ -225,8 +228,15 @@ export class Agent {
     private armedSince?: string;
     private kubeletSeenAt = -Infinity;
     private roundInFlight = false;
+    /** The API server refused our token (401) in our latest request; cleared by any success. */
+    authRefusedAt?: number;
+    /** Our token is refused and a peer read our Lease as remediated or absent: not fencing. */
+    standDown?: "remediated" | "absent";
+    private leaseRoundInFlight = false;
+    private leaseRoundAt = -Infinity;
     private stopped = true;
-    private readonly timers: NodeJS.Timeout[] = [];
+    /** Pending sleeps (a fired one is dropped: kept, they grew by ~35 MiB a day). */
+    private readonly timers = new Set<NodeJS.Timeout>();
     private readonly clock: Clock;
     private readonly leaseName: string;
     private server?: http.Server;
@@ -346,6 +356,7 @@ export class Agent {
         try {
             const cur = await this.deps.client.get<LeaseBody>(`${this.path}/${this.leaseName}`, undefined, this.cfg.apiTimeoutMs);
             this.lastApiOkAt = this.now();
+            this.credentialsAccepted();
             this.lease = cur;
             const ann = cur.metadata.annotations ?? {};
             this.armedSince ??= ann[ANN.armedSince];
@@ -361,6 +372,7 @@ export class Agent {
         } catch (e) {
             if (isNotFound(e)) {
                 this.lastApiOkAt = this.now();
+                this.credentialsAccepted();
                 this.lease = undefined;
                 this.claim = undefined;
                 return undefined;
@@ -379,6 +391,7 @@ export class Agent {
         this.lease = written;
         this.lastOkSentAt = Math.max(this.lastOkSentAt, sentAt);
         this.lastApiOkAt = this.now();
+        this.credentialsAccepted();
         this.committed = body.metadata.annotations![ANN.armed] === "true";
         this.advertised = body.metadata.annotations![ANN.peers].split(",");
         this.deps.metrics.inc("liberator_agent_renewals_total", "Agent renewals.");
@@ -407,8 +420,68 @@ export class Agent {
         } catch (e) {
             this.deps.metrics.inc("liberator_agent_renewal_failures_total", "Agent renewal failures.");
             if (e instanceof ApiError) this.lastApiOkAt = this.now();
+            if (e instanceof ApiError && e.status === 401 && this.authRefusedAt === undefined) {
+                this.authRefusedAt = this.now();
+                this.deps.log.error("the API server refuses this agent's token (was its pod deleted?): it can no longer renew or read its Lease", {
+                    node: this.cfg.nodeName,
+                    error: e.message,
+                });
+            }
             this.deps.log.debug("heartbeat renewal failed", { node: this.cfg.nodeName, error: String((e as Error)?.message ?? e) });
             return false;
+        }
+    }
+
+    private credentialsAccepted(): void {
+        if (this.authRefusedAt === undefined) return;
+        this.authRefusedAt = undefined;
+        this.standDown = undefined;
+        this.deps.log.info("the API server accepts this agent's token again", { node: this.cfg.nodeName });
+    }
+
+    /**
+     * Fenced, with our token refused: ask the peers to read our Lease (at most every P). Stand
+     * down once one reads it as remediated or absent; otherwise stay fenced.
+     */
+    private askForOurLease(): void {
+        const now = this.now();
+        if (this.leaseRoundInFlight || !this.deps.peerKey || now - this.leaseRoundAt < this.cfg.peerRecheckMs) return;
+        this.leaseRoundInFlight = true;
+        this.leaseRoundAt = now;
+        void askLeaseState({
+            key: this.deps.peerKey,
+            self: this.cfg.nodeName,
+            addresses: this.peers,
+            timeoutMs: this.cfg.peerTimeoutMs,
+            transport: this.deps.transport,
+        })
+            .then((answers) => {
+                const pick = (st: LeaseState) => [...answers].find(([, v]) => v === st)?.[0];
+                const by = pick("remediated") ?? pick("absent");
+                if (by === undefined || this.authRefusedAt === undefined || this.standDown) return;
+                this.standDown = answers.get(by) as "remediated" | "absent";
+                this.deps.log.warn("a peer read this node's heartbeat Lease for this agent: standing down", {
+                    node: this.cfg.nodeName,
+                    peer: by,
+                    state: this.standDown,
+                    answers: Object.fromEntries(answers),
+                });
+            })
+            .finally(() => (this.leaseRoundInFlight = false));
+    }
+
+    /** What a peer asks us to read for it: its heartbeat Lease's claim, or that it is gone. */
+    async leaseStateOf(node: string): Promise<LeaseState> {
+        const name = heartbeatLeaseName(node);
+        if (!name) return "absent";
+        try {
+            const l = await this.deps.client.get<LeaseBody>(`${this.path}/${name}`, undefined, this.cfg.apiTimeoutMs);
+            const ann = l.metadata.annotations ?? {};
+            if (!ann[ANN.claimedBy]) return "unclaimed";
+            return ann[ANN.claimPhase] === "remediated" ? "remediated" : "claimed";
+        } catch (e) {
+            if (isNotFound(e)) return "absent";
+            throw e;
         }
     }
 
@@ -433,13 +506,29 @@ export class Agent {
 
     // --- the fence ---------------------------------------------------------------------------
 
+    /** SIGKILL to every kubelet process; the pids killed. */
+    killKubelet(): number[] {
+        const killed = signalAll(findProcesses(this.cfg.procRoot, this.cfg.kubeletName), "SIGKILL", this.deps.kill ?? process.kill);
+        if (killed.length > 0) this.kubeletSeenAt = this.now(); // it exists: arming still holds
+        this.deps.metrics.inc("liberator_agent_kubelet_kills_total", "Agent kubelet kills.", {}, killed.length);
+        return killed;
+    }
+
+    /**
+     * How often to look for a (restarted) kubelet: every 100 ms while fenced, so that one the init
+     * system restarts dies before it can report the node Ready (a kubelet living a second at a
+     * time did, and the controller then released its claim as if the node were back), else P.
+     */
+    kubeletRecheckMs(): number {
+        return this.lastStep?.fence ? FENCED_KUBELET_RECHECK_MS : this.cfg.peerRecheckMs;
+    }
+
     /** Kills the kubelet, stops every StatefulSet sandbox, kills what is left in their cgroups. */
     async applyFence(): Promise<FenceReport> {
         const kill = this.deps.kill ?? process.kill;
         const m = this.deps.metrics;
         m.inc("liberator_agent_fence_applications_total", "Agent fence applications.");
-        const kubeletKilled = signalAll(findProcesses(this.cfg.procRoot, this.cfg.kubeletName), "SIGKILL", kill);
-        m.inc("liberator_agent_kubelet_kills_total", "Agent kubelet kills.", {}, kubeletKilled.length);
+        const kubeletKilled = this.killKubelet();
         const report: FenceReport = { kubeletKilled, stopped: [], processesKilled: [], clean: true };
         try {
             const sts = await this.refreshStatefulPods();
@@ -476,6 +565,7 @@ export class Agent {
                 votes: this.votes,
                 fencedSince: this.fencedSince,
                 fenceConfirmed: this.fenceConfirmed,
+                standDown: this.standDown,
             },
             now,
             {
@@ -521,6 +611,7 @@ export class Agent {
                 .then((v) => (this.votes = v))
                 .finally(() => (this.roundInFlight = false));
         }
+        if (s.fence && this.authRefusedAt !== undefined) this.askForOurLease();
         if (s.fence) {
             const r = await this.applyFence();
             this.fenceConfirmed = r.clean && !r.runtimeError;
@@ -554,6 +645,21 @@ export class Agent {
                     q = JSON.parse(text);
                 } catch {
                     q = undefined;
+                }
+                const lq = this.deps.peerKey ? authenticLeaseQuestion(this.deps.peerKey, q) : undefined;
+                if (lq && lq.from !== this.cfg.nodeName) {
+                    // A fenced peer whose token is refused: read its Lease with ours.
+                    void this.leaseStateOf(lq.from).then(
+                        (state) => {
+                            res.writeHead(200, { "Content-Type": "application/json" });
+                            res.end(JSON.stringify(leaseAnswer(this.deps.peerKey!, this.cfg.nodeName, lq, state)));
+                        },
+                        () => {
+                            res.writeHead(503, { "Content-Type": "application/json" });
+                            res.end('{"error":"cannot read the Lease"}');
+                        },
+                    );
+                    return;
                 }
                 const a = this.deps.peerKey ? answer(this.deps.peerKey, this.cfg.nodeName, q, this.apiReachable()) : undefined;
                 res.writeHead(a ? 200 : 403, { "Content-Type": "application/json" });
@@ -589,8 +695,11 @@ export class Agent {
 
     private sleep(ms: number): Promise<void> {
         return new Promise((r) => {
-            const t = setTimeout(r, ms);
-            this.timers.push(t);
+            const t = setTimeout(() => {
+                this.timers.delete(t);
+                r();
+            }, ms);
+            this.timers.add(t);
         });
     }
 
@@ -625,6 +734,12 @@ export class Agent {
             ),
             loop(
                 async () => {
+                    if (this.lastStep?.fence) this.killKubelet();
+                },
+                () => this.kubeletRecheckMs(),
+            ),
+            loop(
+                async () => {
                     if (this.mode() !== "healthy" && this.mode() !== undefined) return;
                     await this.listPeers();
                     if (this.armed) await this.refreshStatefulPods();
@@ -645,6 +760,7 @@ export class Agent {
     async stop(): Promise<void> {
         this.stopped = true;
         for (const t of this.timers) clearTimeout(t);
+        this.timers.clear();
         if (this.lastStep?.mode === "healthy" && !this.claim && this.lease) {
             this.armed = false;
             this.armProblems = ["the agent is stopping"];

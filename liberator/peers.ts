@@ -73,7 +73,7 @@ export function holdBack(v: Pick<Votes, "down" | "total">): boolean {
     return 2 * v.down.length > v.total;
 }
 
-export type Transport = (address: string, body: PeerQuestion, timeoutMs: number) => Promise<unknown>;
+export type Transport = (address: string, body: PeerQuestion | LeaseQuestion, timeoutMs: number) => Promise<unknown>;
 
 /** POSTs the question to http://<address>/v1/peer and parses the JSON answer. */
 export const httpTransport: Transport = (address, body, timeoutMs) =>
@@ -139,4 +139,78 @@ export async function askPeers(opts: {
     (opts.selfApiReachable ? v.up : v.down).push(opts.self);
     for (const [peer, reachable] of results) (reachable === undefined ? v.silent : reachable ? v.up : v.down).push(peer);
     return v;
+}
+
+/**
+ * What a peer reads in an agent's heartbeat Lease, for an agent that cannot read it itself: the
+ * API server refuses its token once its pod is deleted (a DaemonSet rollout, or deleteNode mode,
+ * while its node was cut off). Only "remediated" (the node's StatefulSet pods are gone from the
+ * API) and "absent" (no Lease, so no claim can be made) let a fenced agent stand down.
+ */
+export type LeaseState = "remediated" | "claimed" | "unclaimed" | "absent";
+export const LEASE_STATES: readonly LeaseState[] = ["remediated", "claimed", "unclaimed", "absent"];
+
+export interface LeaseQuestion {
+    kind: "lease";
+    from: string;
+    nonce: string;
+    mac: string;
+}
+
+export interface LeaseAnswer {
+    node: string;
+    /** The node whose Lease was read: the asker. */
+    about: string;
+    nonce: string;
+    state: LeaseState;
+    mac: string;
+}
+
+export function leaseQuestion(key: Buffer, from: string, nonce = crypto.randomBytes(16).toString("hex")): LeaseQuestion {
+    return { kind: "lease", from, nonce, mac: mac(key, ["ask-lease", from, nonce]) };
+}
+
+/** The question, when it is an authentic lease question. */
+export function authenticLeaseQuestion(key: Buffer, q: unknown): LeaseQuestion | undefined {
+    const x = q as Partial<LeaseQuestion> | null;
+    if (!x || x.kind !== "lease" || typeof x.from !== "string" || typeof x.nonce !== "string" || x.nonce.length < 16 || x.nonce.length > 128) return undefined;
+    return macOk(key, ["ask-lease", x.from, x.nonce], x.mac) ? (x as LeaseQuestion) : undefined;
+}
+
+const leaseAnswerFields = (a: Pick<LeaseAnswer, "node" | "about" | "nonce" | "state">) => ["lease-answer", a.node, a.about, a.nonce, a.state];
+
+export function leaseAnswer(key: Buffer, self: string, q: LeaseQuestion, state: LeaseState): LeaseAnswer {
+    const a = { node: self, about: q.from, nonce: q.nonce, state };
+    return { ...a, mac: mac(key, leaseAnswerFields(a)) };
+}
+
+export function verifyLeaseAnswer(key: Buffer, peer: string, q: LeaseQuestion, a: unknown): LeaseAnswer | undefined {
+    const x = a as Partial<LeaseAnswer> | null;
+    if (!x || x.node !== peer || x.about !== q.from || x.nonce !== q.nonce || !LEASE_STATES.includes(x.state as LeaseState)) return undefined;
+    return macOk(key, leaseAnswerFields(x as LeaseAnswer), x.mac) ? (x as LeaseAnswer) : undefined;
+}
+
+/** Asks every known peer at once to read our heartbeat Lease; authentic answers by peer. */
+export async function askLeaseState(opts: {
+    key: Buffer;
+    self: string;
+    addresses: Map<string, string>;
+    timeoutMs: number;
+    transport?: Transport;
+}): Promise<Map<string, LeaseState>> {
+    const transport = opts.transport ?? httpTransport;
+    const out = new Map<string, LeaseState>();
+    await Promise.all(
+        [...opts.addresses].map(async ([peer, address]) => {
+            if (peer === opts.self) return;
+            const q = leaseQuestion(opts.key, opts.self);
+            try {
+                const a = verifyLeaseAnswer(opts.key, peer, q, await transport(address, q, opts.timeoutMs));
+                if (a) out.set(peer, a.state);
+            } catch {
+                // silent: no answer
+            }
+        }),
+    );
+    return out;
 }

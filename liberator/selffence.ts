@@ -12,6 +12,10 @@
  *   success proves the controller has not claimed the node meanwhile.
  * - Claimed by the controller: stay fenced until it marks the claim remediated (the pods are gone
  *   from the API), then let the kubelet run; never write the claimed Lease.
+ * - The API server refuses our token (our pod was deleted while the node was cut off, so we can
+ *   never renew or read again): stand down only once a peer has read our Lease for us as
+ *   remediated, or gone (no claim can be made then). The kubelet then runs and stops this
+ *   container; a new agent takes over.
  */
 import { ClaimPhase } from "./contract";
 import { holdBack, Votes } from "./peers";
@@ -41,9 +45,11 @@ export interface SelfFenceState {
     fencedSince?: number;
     /** The latest fence application found nothing left running. */
     fenceConfirmed: boolean;
+    /** Our token is refused, and a peer read our Lease as remediated or absent. */
+    standDown?: "remediated" | "absent";
 }
 
-export type SelfFenceMode = "healthy" | "cut-off" | "holding" | "fencing" | "claimed" | "remediated" | "unarmed";
+export type SelfFenceMode = "healthy" | "cut-off" | "holding" | "fencing" | "claimed" | "remediated" | "unarmed" | "stood-down";
 
 export interface SelfFenceStep {
     mode: SelfFenceMode;
@@ -76,6 +82,12 @@ function petWhileFencing(s: SelfFenceState, now: number, cfg: SelfFenceConfig, s
 }
 
 export function selfFenceStep(s: SelfFenceState, now: number, cfg: SelfFenceConfig): SelfFenceStep {
+    if (s.standDown) {
+        return step(
+            "stood-down",
+            `the API server refuses this agent's token (its pod was deleted) and a peer read the node's heartbeat Lease as ${s.standDown === "absent" ? "gone" : "remediated"}: not fencing; the kubelet may run, and stops this container`,
+        );
+    }
     if (s.claim === "remediated") return step("remediated", "claimed and remediated: the node's StatefulSet pods are gone from the API; the kubelet may run");
     if (s.claim === "claimed") {
         if (!s.capable && !s.committed) return step("claimed", "claimed by the controller; self-fencing is not armed here");

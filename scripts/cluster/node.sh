@@ -194,8 +194,8 @@ failSwapOn: false
 clusterDNS: [$DNS_IP]
 clusterDomain: cluster.local
 resolvConf: /var/lib/pets-node/resolv.conf
-# the lease is renewed every quarter of this; the controller manager's grace period is short too
-nodeLeaseDurationSeconds: 20
+# renewed every quarter of this; up.sh pairs it with the controller manager's grace period
+nodeLeaseDurationSeconds: ${NODE_LEASE_DURATION:-20}
 # images cannot be pulled again here: never collect them
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99

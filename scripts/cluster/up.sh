@@ -14,7 +14,10 @@
 #   PETS_TOOLS_CACHE        where scripts/tools/build.sh keeps the binaries (built if missing)
 #   PETS_CLUSTER_WORKERS    number of kwok worker nodes (default 3): pets-worker-1..N
 #   PETS_CLUSTER_CONTROL_PLANE_NODE  1 (default) adds node pets-control-plane, tainted NoSchedule
-#   PETS_NODE_MONITOR_GRACE_PERIOD   kube-controller-manager --node-monitor-grace-period (default 20s)
+#   PETS_NODE_MONITOR_GRACE_PERIOD   kube-controller-manager --node-monitor-grace-period (default 20s;
+#                           Kubernetes' own is 50s); real nodes' kubelets then use their stock Lease
+#                           of 40 s (renewed every 10 s) when it is at least 40s, else a 20 s Lease
+#   PETS_KUBELET_LEASE_DURATION      real nodes' nodeLeaseDurationSeconds (default: see above)
 #   PETS_APISERVER_PORT (16443) PETS_ETCD_PORT (23790) PETS_ETCD_PEER_PORT (23800)
 #   PETS_KCM_PORT (20257) PETS_SCHEDULER_PORT (20259)
 #   PETS_CLUSTER_TIMEOUT    seconds to wait for each readiness step (default 180)
@@ -49,6 +52,17 @@ NET_PREFIX="${PETS_NET_PREFIX:-pets}"
 SUBNET="${PETS_REAL_NODE_SUBNET:-10.200.0}"
 POD_OCTET="${PETS_REAL_POD_OCTET:-100}"
 AUDIT="${PETS_APISERVER_AUDIT:-0}"
+# The kubelet renews its Lease every quarter of its duration. Kubernetes' defaults pair a 40 s
+# Lease with a 50 s grace period; a shorter grace period needs a shorter Lease.
+case "$GRACE" in
+  *m) GRACE_S=$(( ${GRACE%m} * 60 )) ;;
+  *s) GRACE_S=${GRACE%s} ;;
+  *) GRACE_S=$GRACE ;;
+esac
+[[ "$GRACE_S" =~ ^[0-9]+$ ]] || { echo "PETS_NODE_MONITOR_GRACE_PERIOD=$GRACE: must be whole seconds or minutes, e.g. 20s or 50s" >&2; exit 1; }
+if [[ "$GRACE_S" -ge 40 ]]; then NODE_LEASE_DEFAULT=40; else NODE_LEASE_DEFAULT=20; fi
+NODE_LEASE="${PETS_KUBELET_LEASE_DURATION:-$NODE_LEASE_DEFAULT}"
+[[ "$NODE_LEASE" =~ ^[0-9]+$ && "$NODE_LEASE" -ge 4 ]] || { echo "PETS_KUBELET_LEASE_DURATION=$NODE_LEASE: must be whole seconds, at least 4" >&2; exit 1; }
 SERVICE_CIDR=10.96.0.0/16   # virtual ClusterIPs: only kube-proxy's rules on real nodes know them
 LOOPBACK=127.0.0.1
 BRIDGE_IP="$SUBNET.1"
@@ -99,7 +113,7 @@ pid_alive() { pidfile_pid "$DIR/pids/$1.pid" >/dev/null; }
 REAL_NAMES=()
 for ((i = 1; i <= REAL; i++)); do REAL_NAMES+=("pets-real-$i"); done
 # What was asked for: a running cluster is reused only when it was started with the same settings.
-WANT="workers=$WORKERS cp=$CP_NODE real=$REAL net=$NET_PREFIX/$SUBNET/$POD_OCTET api=$API_PORT grace=$GRACE"
+WANT="workers=$WORKERS cp=$CP_NODE real=$REAL net=$NET_PREFIX/$SUBNET/$POD_OCTET api=$API_PORT grace=$GRACE lease=$NODE_LEASE"
 
 # ---- already up? ----------------------------------------------------------------------------
 all_up() {
@@ -241,8 +255,12 @@ K8S_NODE_BIN=$NODE_BIN
 SHARED_DIR=$DIR/shared
 PAUSE_IMAGE=$(awk '$1 == "pause" {print $2}' "$DIR/images.list")
 PKI=$PKI
+NODE_LEASE_DURATION=$NODE_LEASE
 EOF
+  # The shared "NFS" directory starts empty with the cluster, as the nodes' disks do (no node runs now).
   mkdir -p "$DIR/shared"
+  ! grep -qF " $DIR/shared" /proc/self/mounts || die "$DIR/shared has mounts on the host; not emptying it"
+  find "$DIR/shared" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} +
   t=$(date +%s)
   "$HERE/node.sh" network-up
   for n in "${REAL_NAMES[@]}"; do FRESH=1 "$HERE/node.sh" configure "$n"; done
@@ -440,7 +458,8 @@ write_real_nodes_json() {
   local i n name ref sep="" isep=""
   {
     printf '{\n  "clusterDir": "%s",\n  "sharedDir": "%s",\n  "sharedPathOnNodes": "/srv/pets-shared",\n' "$DIR" "$DIR/shared"
-    printf '  "dnsIP": "%s",\n  "netPrefix": "%s",\n  "images": {' "$BRIDGE_IP" "$NET_PREFIX"
+    printf '  "dnsIP": "%s",\n  "netPrefix": "%s",\n' "$BRIDGE_IP" "$NET_PREFIX"
+    printf '  "nodeMonitorGracePeriodSeconds": %s,\n  "kubeletLeaseDurationSeconds": %s,\n  "images": {' "$GRACE_S" "$NODE_LEASE"
     while read -r name ref _; do printf '%s"%s": "%s"' "$isep" "$name" "$ref"; isep=", "; done <"$DIR/images.list"
     printf '},\n  "nodes": ['
     for ((i = 1; i <= REAL; i++)); do

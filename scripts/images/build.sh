@@ -227,6 +227,7 @@ build() {
   k="$(key "$name")"
   out="$CACHE/$name-$k.tar"
   if [[ -f "$out" ]]; then
+    touch "$out" # in use: see the clean-up below
     log "$name: cached ($out)"
   else
     t0=$(now)
@@ -236,8 +237,9 @@ build() {
     "recipe_$name" "$WORK/rootfs" "$out.partial" "$r"
     mv "$out.partial" "$out"
     rm -rf "$WORK"
-    # older builds of the same image
-    find "$CACHE" -maxdepth 1 -name "$name-*.tar" ! -name "$(basename "$out")" -delete
+    # Other builds of the same image not used for a day. Not at once: the cache is shared by
+    # every checkout on the machine, and one with another recipe may be importing its tarball.
+    find "$CACHE" -maxdepth 1 -name "$name-*.tar" ! -name "$(basename "$out")" -mmin +1440 -delete
     log "$name: built in $(( $(now) - t0 ))s"
   fi
   printf '%s %s %s %s\n' "$name" "$r" "$out" "$k"

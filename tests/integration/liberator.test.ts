@@ -3,9 +3,10 @@
 // agent per node as processes with the component's ServiceAccount tokens.
 //
 // kwok runs no containers and no kubelet process, so the agents here cannot arm their self-fence:
-// these drills show that the controller then refuses (the safe default), and they time the
-// control-plane side with the explicit unsafe opt-in. The drills that prove "never two copies"
-// with the defaults need nodes that run real containers (see docs/liberator.md, "Drills").
+// these drills show that the controller then refuses (the safe default), and, with the explicit
+// unsafe opt-in, the delete-pvc path and the storm guard on the real API server. The drills that
+// prove "never two copies" with the defaults, and time the failover, run on real nodes with
+// bytes: tests/integration/failover.test.ts (it superseded the kwok baseline and timing drills).
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -113,21 +114,6 @@ async function recover(node: string): Promise<void> {
     }
 }
 
-test("baseline without the liberator: the pod on a dead node stays stuck", async () => {
-    const pod = web1();
-    const node = pod.spec.nodeName;
-    const t0 = Date.now();
-    killNode(node);
-    await waitFor(`${node} NotReady`, () => !nodeReady(node), 120_000);
-    figures.notReadyAfterKillSeconds = (Date.now() - t0) / 1000;
-    await new Promise((r) => setTimeout(r, 30_000));
-    const after = web1();
-    expect(after.metadata.uid).toBe(pod.metadata.uid);
-    expect(after.spec.nodeName).toBe(node);
-    expect(taints(node)).not.toContain(OUT_OF_SERVICE);
-    await recover(node);
-}, 300_000);
-
 test("defaults, agents not armed (no runtime on kwok): the controller refuses and reports the node not fenced", async () => {
     await startLiberator([]);
     const pod = web1();
@@ -145,7 +131,7 @@ test("defaults, agents not armed (no runtime on kwok): the controller refuses an
     await recover(node);
 }, 300_000);
 
-test("unsafeNoFencing (a timing drill of the control-plane side): a Warning at start; web-1 back on another node, never twice", async () => {
+test("unsafeNoFencing: a Warning at start; web-1 back on another node with a fresh PVC (delete-pvc, after the remediation)", async () => {
     await startLiberator(["--unsafe-no-fencing"]);
     await waitFor("the UnsafeNoFencing Warning", () => {
         const ev = kubectlJson<{ items: any[] }>(["-n", LIB_NS, "get", "events", "--field-selector", "reason=UnsafeNoFencing"]).items;

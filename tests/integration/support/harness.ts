@@ -88,9 +88,14 @@ export class TestStack {
     readonly workspace: string;
     private config: Record<string, unknown>;
 
+    /**
+     * `opts.main`: another program than index.ts (a fixture under tests/, relative to the repo),
+     * run as the same project with the same config.
+     */
     constructor(
         readonly name = "dev",
         overrides: Record<string, unknown> = {},
+        opts: { main?: string } = {},
     ) {
         this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "pets-it-"));
         fs.mkdirSync(path.join(this.dir, "backend"));
@@ -100,6 +105,14 @@ export class TestStack {
         // scripts/pulumi-env.sh's pets_workspace, the one list of what a workspace links.
         this.workspace = path.join(this.dir, "ws");
         execFileSync("bash", ["-c", '. "$1/scripts/pulumi-env.sh" && pets_workspace "$2"', "bash", root, this.workspace]);
+        if (opts.main) {
+            if (!fs.existsSync(path.join(root, opts.main))) throw new Error(`TestStack: ${opts.main} does not exist`);
+            const project = fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8");
+            if (!/^main: index\.ts$/m.test(project)) throw new Error("TestStack: Pulumi.yaml has no `main: index.ts` line to replace");
+            fs.rmSync(path.join(this.workspace, "Pulumi.yaml"));
+            fs.writeFileSync(path.join(this.workspace, "Pulumi.yaml"), project.replace(/^main: index\.ts$/m, `main: ${opts.main}`));
+            fs.symlinkSync(path.join(root, "tests"), path.join(this.workspace, "tests"));
+        }
         this.configFile = path.join(this.workspace, `Pulumi.${name}.yaml`);
         const dev = yaml.load(fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
         this.config = { ...dev.config };

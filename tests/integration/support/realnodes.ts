@@ -32,6 +32,10 @@ export interface RealNodesInfo {
     /** The cluster DNS (CoreDNS on the bridge), the kubelets' clusterDNS. */
     dnsIP: string;
     netPrefix: string;
+    /** kube-controller-manager's --node-monitor-grace-period (PETS_NODE_MONITOR_GRACE_PERIOD). */
+    nodeMonitorGracePeriodSeconds: number;
+    /** The real kubelets' nodeLeaseDurationSeconds (renewed every quarter of it). */
+    kubeletLeaseDurationSeconds: number;
     /** Image refs imported into every real node's containerd, by name: pause, busybox, mariadb, nginx, node, local-path-provisioner. */
     images: Record<"pause" | "busybox" | "mariadb" | "nginx" | "node" | "local-path-provisioner", string>;
     nodes: RealNode[];
@@ -43,14 +47,17 @@ const nodeScript = path.join(root, "scripts", "cluster", "node.sh");
 /**
  * Starts (or reuses) the test cluster with `count` real nodes next to `kwokWorkers` kwok workers
  * (PETS_REAL_NODES / PETS_CLUSTER_WORKERS for up.sh). `fresh` starts it anew (empty etcd, empty
- * node disks). Returns the kubeconfig path; up.sh prints its phase times on stderr.
+ * node disks). `gracePeriod`: the controller manager's node-monitor grace period, e.g. "50s"
+ * (Kubernetes' own; up.sh's default is 20s). Returns the kubeconfig path; up.sh prints its phase
+ * times on stderr.
  */
-export function ensureRealCluster(count = 2, opts: { fresh?: boolean; kwokWorkers?: number } = {}): string {
+export function ensureRealCluster(count = 2, opts: { fresh?: boolean; kwokWorkers?: number; gracePeriod?: string } = {}): string {
     // explicit env: jest's process.env is a copy that child processes do not inherit
     const env = {
         ...process.env,
         PETS_REAL_NODES: String(count),
         ...(opts.kwokWorkers !== undefined ? { PETS_CLUSTER_WORKERS: String(opts.kwokWorkers) } : {}),
+        ...(opts.gracePeriod !== undefined ? { PETS_NODE_MONITOR_GRACE_PERIOD: opts.gracePeriod } : {}),
     };
     const script = (name: string) => path.join(root, "scripts", "cluster", name);
     if (opts.fresh) execFileSync("bash", [script("down.sh")], { stdio: ["ignore", "inherit", "inherit"], env });

@@ -7,11 +7,11 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Agent, AgentConfig, loadAgentConfig, Runtime, tokenNode } from "../../../liberator/agent";
+import { Agent, AgentConfig, FENCED_KUBELET_RECHECK_MS, loadAgentConfig, Runtime, tokenNode } from "../../../liberator/agent";
 import { Clock } from "../../../liberator/clock";
 import { ANN } from "../../../liberator/contract";
 import { Sandbox } from "../../../liberator/cri";
-import { KubeClient } from "../../../liberator/kube";
+import { ApiError, KubeClient } from "../../../liberator/kube";
 import { jsonLogger, Metrics } from "../../../liberator/metrics";
 import { FakeApiServer, leasesIn, waitFor } from "./fakeapi";
 
@@ -19,11 +19,13 @@ const NS = "tkr-system";
 const KEY = crypto.randomBytes(32);
 const STS_LABEL = { "statefulset.kubernetes.io/pod-name": "web-1" };
 
-/** A client whose network to the API server can be cut. */
+/** A client whose network to the API server can be cut, or whose token the API server can refuse. */
 class CuttableClient extends KubeClient {
     cut = false;
+    refused = false;
     request<T = any>(method: string, p: string, opts: any = {}): Promise<T> {
         if (this.cut) return Promise.reject(new Error(`connect EHOSTUNREACH (${method} ${p})`));
+        if (this.refused) return Promise.reject(new ApiError(401, "Unauthorized", "Unauthorized"));
         return super.request<T>(method, p, opts);
     }
 }
@@ -348,6 +350,105 @@ describe("self-fencing with real peers", () => {
         expect(s.mode).toBe("fencing");
     });
 
+    describe("its pod deleted while cut off (a rollout, or deleteNode mode): the API server refuses its token", () => {
+        /** a fenced and claimed by the controller; back on the network, but its token is refused. */
+        async function fencedWithoutCredentials() {
+            const [a, b, c] = await cluster(["a", "b", "c"]);
+            a.runtime.sandboxes = [{ id: "sb1", name: "web-1", uid: "u-web-1", namespace: "pets", state: "SANDBOX_READY", labels: STS_LABEL }];
+            a.client.cut = true;
+            for (let i = 0; i < 6; i++) {
+                advance([a, b, c], 5_000);
+                await a.agent.renew();
+                await b.agent.renew();
+                await c.agent.renew();
+            }
+            expect((await tickSettled(a)).mode).toBe("fencing");
+            setClaim("a", "claimed");
+            a.client.cut = false;
+            a.client.refused = true;
+            advance([a, b, c], 1_000);
+            expect(await a.agent.renew()).toBe(false);
+            expect(a.agent.authRefusedAt).toBeDefined();
+            return [a, b, c];
+        }
+        function setClaim(node: string, phase: "claimed" | "remediated" | undefined) {
+            const l = leaseOf(node)!;
+            const ann = { ...l.metadata.annotations };
+            if (phase) Object.assign(ann, { [ANN.claimedBy]: "ctl", [ANN.claimPhase]: phase });
+            else for (const k of [ANN.claimedBy, ANN.claimPhase]) delete ann[k];
+            fake.upsert(leasesIn(NS), { ...l, metadata: { ...l.metadata, annotations: ann } });
+        }
+        const peerReads = () => fake.requests.filter((r) => r.method === "GET" && r.path.endsWith("/heartbeat.a")).length;
+        /** One tick that asks the peers, then waits for their reads (a's own requests never reach the server). */
+        async function tickAndAsk(a: Node, b: Node, c: Node) {
+            const before = peerReads();
+            advance([a, b, c], 1_000);
+            const s = await a.agent.tick();
+            await waitFor(() => peerReads() >= before + 2, 3000, "both peers reading a's Lease");
+            await new Promise((r) => setTimeout(r, 50));
+            return s;
+        }
+
+        test("claimed: it stays fenced; remediated: a peer's read stands it down and the kubelet may run", async () => {
+            const [a, b, c] = await fencedWithoutCredentials();
+            proc(a.proc, 13, "kubelet");
+            expect((await tickAndAsk(a, b, c)).mode).toBe("fencing");
+            expect(a.killed).toContain("13:SIGKILL");
+            expect(a.agent.standDown).toBeUndefined();
+            setClaim("a", "remediated");
+            await tickAndAsk(a, b, c);
+            expect(a.agent.standDown).toBe("remediated");
+            proc(a.proc, 14, "kubelet");
+            advance([a, b, c], 1_000);
+            const s = await a.agent.tick();
+            expect(s).toMatchObject({ mode: "stood-down", fence: false });
+            expect(a.killed).not.toContain("14:SIGKILL");
+            // Its token accepted again (not after a deletion, but a refusal may pass): the normal rules.
+            a.client.refused = false;
+            await a.agent.renew();
+            expect(a.agent.standDown).toBeUndefined();
+            expect((await a.agent.tick()).mode).toBe("remediated");
+        });
+
+        test("its Lease gone (deleteNode mode's garbage collection, or the controller's clean-up): it stands down", async () => {
+            const [a, b, c] = await fencedWithoutCredentials();
+            fake.remove("leases", NS, "heartbeat.a");
+            await tickAndAsk(a, b, c);
+            expect(a.agent.standDown).toBe("absent");
+            expect((await a.agent.tick()).mode).toBe("stood-down");
+        });
+
+        test("unclaimed, or no peer can read it: it stays fenced (a claim could still come)", async () => {
+            const [a, b, c] = await fencedWithoutCredentials();
+            setClaim("a", undefined);
+            await tickAndAsk(a, b, c);
+            expect(a.agent.standDown).toBeUndefined();
+            b.client.cut = c.client.cut = true;
+            fake.remove("leases", NS, "heartbeat.a");
+            advance([a, b, c], 1_000);
+            await a.agent.tick();
+            await new Promise((r) => setTimeout(r, 700)); // the round times out (300 ms)
+            proc(a.proc, 15, "kubelet");
+            advance([a, b, c], 1_000);
+            expect((await a.agent.tick()).mode).toBe("fencing");
+            expect(a.killed).toContain("15:SIGKILL");
+            expect(a.agent.standDown).toBeUndefined();
+        });
+    });
+
+    test("while fenced a restarted kubelet is looked for every 100 ms (it must not live long enough to report the node Ready)", async () => {
+        const [a, b] = await cluster(["a", "b"]);
+        expect(a.agent.kubeletRecheckMs()).toBe(1_000);
+        a.client.cut = true;
+        advance([a, b], 30_000);
+        await b.agent.renew();
+        expect((await tickSettled(a)).mode).toBe("fencing");
+        expect(a.agent.kubeletRecheckMs()).toBe(FENCED_KUBELET_RECHECK_MS);
+        proc(a.proc, 16, "kubelet");
+        expect(a.agent.killKubelet()).toEqual([16]);
+        expect(a.killed).toEqual(["10:SIGKILL", "16:SIGKILL"]);
+    });
+
     test("the runtime hangs: what is left in the StatefulSet pods' cgroups is SIGKILLed", async () => {
         const [a] = await cluster(["a"]);
         a.runtime.sandboxes = [{ id: "sb1", name: "web-1", uid: "u-web-1", namespace: "pets", state: "SANDBOX_READY", labels: STS_LABEL }];
@@ -358,6 +459,13 @@ describe("self-fencing with real peers", () => {
         const r = await a.agent.applyFence();
         expect(r).toMatchObject({ kubeletKilled: [10], stopped: [], processesKilled: [40, 41], runtimeError: "deadline exceeded", clean: false });
     });
+});
+
+test("a fired sleep is not kept (its timers grew by ~35 MiB a day)", async () => {
+    const a = await agentOn("a");
+    const sleep = (a.agent as unknown as { sleep(ms: number): Promise<void> }).sleep.bind(a.agent);
+    for (let i = 0; i < 200; i++) await sleep(0);
+    expect((a.agent as unknown as { timers: Set<unknown> }).timers.size).toBe(0);
 });
 
 describe("agent settings", () => {

@@ -1,5 +1,20 @@
 import * as crypto from "crypto";
-import { answer, askPeers, holdBack, httpTransport, mac, question, Transport, verifyAnswer } from "../../../liberator/peers";
+import {
+    answer,
+    askLeaseState,
+    askPeers,
+    authenticLeaseQuestion,
+    holdBack,
+    httpTransport,
+    leaseAnswer,
+    LeaseQuestion,
+    leaseQuestion,
+    mac,
+    question,
+    Transport,
+    verifyAnswer,
+    verifyLeaseAnswer,
+} from "../../../liberator/peers";
 
 const KEY = crypto.randomBytes(32);
 const OTHER = crypto.randomBytes(32);
@@ -46,6 +61,57 @@ describe("HMAC-authenticated peer answers", () => {
     test("holdBack is a strict majority", () => {
         expect(holdBack({ down: ["a", "b"], total: 4 })).toBe(false);
         expect(holdBack({ down: ["a", "b", "c"], total: 5 })).toBe(true);
+    });
+});
+
+describe("a peer reads an agent's Lease for it (the agent's own token is refused)", () => {
+    test("a genuine lease question gets an answer that verifies", () => {
+        const q = leaseQuestion(KEY, "a");
+        expect(authenticLeaseQuestion(KEY, q)).toEqual(q);
+        const a = leaseAnswer(KEY, "b", q, "remediated");
+        expect(a).toMatchObject({ node: "b", about: "a", nonce: q.nonce, state: "remediated" });
+        expect(verifyLeaseAnswer(KEY, "b", q, a)).toEqual(a);
+    });
+
+    test.each([
+        { what: "signed with another key", q: () => leaseQuestion(OTHER, "a") },
+        { what: "a peer question, not a lease question", q: () => question(KEY, "a") },
+        { what: "the mac of another asker", q: () => ({ ...leaseQuestion(KEY, "a"), from: "c" }) },
+    ])("no lease question: $what", ({ q }) => {
+        expect(authenticLeaseQuestion(KEY, q())).toBeUndefined();
+    });
+
+    test.each([
+        { what: "forged without the key", forge: (q: LeaseQuestion) => ({ ...leaseAnswer(OTHER, "b", q, "remediated") }) },
+        { what: "replayed to another question", forge: () => leaseAnswer(KEY, "b", leaseQuestion(KEY, "a"), "remediated") },
+        { what: "'claimed' changed to 'remediated'", forge: (q: LeaseQuestion) => ({ ...leaseAnswer(KEY, "b", q, "claimed"), state: "remediated" }) },
+        { what: "about another node's Lease", forge: (q: LeaseQuestion) => leaseAnswer(KEY, "b", { ...q, from: "c" }, "absent") },
+        { what: "from another node than the one asked", forge: (q: LeaseQuestion) => leaseAnswer(KEY, "c", q, "absent") },
+        { what: "a state that does not exist", forge: (q: LeaseQuestion) => ({ ...leaseAnswer(KEY, "b", q, "absent"), state: "gone" }) },
+    ])("rejected: $what", ({ forge }) => {
+        const q = leaseQuestion(KEY, "a");
+        expect(verifyLeaseAnswer(KEY, "b", q, forge(q))).toBeUndefined();
+    });
+
+    test("askLeaseState: authentic answers by peer; forged, failed and silent ones are left out", async () => {
+        const transport: Transport = async (address, q) => {
+            const peer = address.split(":")[0];
+            if (peer === "d") throw new Error("ECONNREFUSED");
+            if (peer === "c") return leaseAnswer(OTHER, "c", q as LeaseQuestion, "absent");
+            return leaseAnswer(KEY, peer, q as LeaseQuestion, "claimed");
+        };
+        const got = await askLeaseState({
+            key: KEY,
+            self: "a",
+            addresses: new Map([
+                ["b", "b:1"],
+                ["c", "c:1"],
+                ["d", "d:1"],
+            ]),
+            timeoutMs: 100,
+            transport,
+        });
+        expect(Object.fromEntries(got)).toEqual({ b: "claimed" });
     });
 });
 

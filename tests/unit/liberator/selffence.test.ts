@@ -114,6 +114,19 @@ describe("the controller's claim", () => {
     });
 });
 
+describe("the agent's token refused (its pod deleted while cut off)", () => {
+    test.each([
+        { what: "fencing", o: { fencedSince: 31_200 } },
+        { what: "claimed", o: { claim: "claimed" as const, fencedSince: 31_200 } },
+    ])("while $what, a peer's read of the Lease as remediated or absent stands the agent down", ({ o }) => {
+        expect(mode(state(o), 90_000).fence).toBe(true);
+        for (const standDown of ["remediated", "absent"] as const) {
+            const s = mode(state({ ...o, standDown }), 90_000);
+            expect(s).toMatchObject({ mode: "stood-down", fence: false, startFence: false });
+        }
+    });
+});
+
 describe("watchdog petting", () => {
     const wd = { ...CFG, watchdogTimeoutMs: 4_000 };
     test.each([
