@@ -2,11 +2,11 @@
 // deployed by the real pulumi CLI (RBAC, admission policy, peer key), the controller and one
 // agent per node as processes with the component's ServiceAccount tokens.
 //
-// kwok runs no containers and no kubelet process, so the agents here cannot arm their self-fence:
-// these drills show that the controller then refuses (the safe default), and, with the explicit
-// unsafe opt-in, the delete-pvc path and the storm guard on the real API server. The drills that
-// prove "never two copies" with the defaults, and time the failover, run on real nodes with
-// bytes: tests/integration/failover.test.ts (it superseded the kwok baseline and timing drills).
+// kwok runs no containers and no kubelet process, so the agents here cannot arm their self-fence;
+// with the explicit unsafe opt-in these drills run the delete-pvc path and the storm guard on the
+// real API server. That the controller refuses a node nothing fences (an unarmed agent), the
+// drills that prove "never two copies" with the defaults, and the failover timing run on real
+// nodes with bytes: tests/integration/failover.test.ts (it superseded the kwok drills of those).
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -94,42 +94,6 @@ afterAll(async () => {
     process.stdout.write(`[drill] ${JSON.stringify(figures)} (liberator logs: ${logDir})\n`);
     stack?.cleanup();
 });
-
-/** Brings the node back; its kubelet (kwok) reports its pods Ready again, as a real one would. */
-async function recover(node: string): Promise<void> {
-    try {
-        restoreNode(node);
-        await waitFor(`${node} Ready again`, () => nodeReady(node), 120_000);
-        await waitFor(
-            "web-0, web-1 and web-2 Ready again",
-            () => {
-                const pods = kubectlJson<{ items: any[] }>(["-n", NS, "get", "pods", "-l", "app.kubernetes.io/instance=web"]).items;
-                return pods.length === 3 && pods.every((p) => !p.metadata.deletionTimestamp && isReady(p));
-            },
-            120_000,
-        );
-    } catch (e) {
-        process.stdout.write(diagnose(NS, "web-1", node, logDir));
-        throw e;
-    }
-}
-
-test("defaults, agents not armed (no runtime on kwok): the controller refuses and reports the node not fenced", async () => {
-    await startLiberator([]);
-    const pod = web1();
-    const node = pod.spec.nodeName;
-    const lease = kubectlJson(["-n", LIB_NS, "get", "lease", `heartbeat.${node}`]);
-    expect(lease.metadata.annotations["liberator.pets/armed"]).toBe("false");
-    expect(lease.metadata.annotations["liberator.pets/arm-problems"]).toContain("self-fencing is switched off");
-    powerOff(node);
-    await waitFor("a NotFenced event", () => events(node).find((e) => e.reason === "NotFenced"), 150_000, 1000);
-    figures.notFencedMessage = events(node).find((e) => e.reason === "NotFenced")!.message;
-    expect(figures.notFencedMessage).toContain("(AgentNotArmed)");
-    await new Promise((r) => setTimeout(r, 20_000));
-    expect(taints(node)).not.toContain(OUT_OF_SERVICE);
-    expect(web1().metadata.uid).toBe(pod.metadata.uid);
-    await recover(node);
-}, 300_000);
 
 test("unsafeNoFencing: a Warning at start; web-1 back on another node with a fresh PVC (delete-pvc, after the remediation)", async () => {
     await startLiberator(["--unsafe-no-fencing"]);

@@ -1,6 +1,9 @@
 // Smoke test of the real nodes (scripts/cluster/node.sh): kubelets, containerd and kube-proxy in
 // namespaces of this machine run real containers from the locally built images; the cluster DNS
 // resolves StatefulSet pods; a node's power loss and network partition behave like a machine's.
+// Not in the default run (jest.config.js): devstack.test.ts and failover.test.ts check all of it
+// with the product on top. Run it after changing scripts/cluster:
+//   PETS_PLATFORM_SMOKE=1 bash scripts/integration.sh tests/integration/realnodes.test.ts
 import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
