@@ -40,9 +40,22 @@ const readyPod = (name: string, ns = NS) => {
 };
 const pvc = (name: string) => kubectlJson(["-n", NS, "get", "pvc", name]);
 
+/** The client's Ready pod. A Deployment: the power-cycle test may take the node it ran on out of service (the liberator's taint evicts it). */
+function clientPod(): string | undefined {
+    const items = kubectlJson<{ items: any[] }>(["-n", CLIENT_NS, "get", "pods", "-l", "app=node-client"]).items;
+    return items.find((p) => !p.metadata.deletionTimestamp && isReady(p))?.metadata.name;
+}
+
+/** Waits for a Ready client pod (at the start of each test that uses it). */
+function clientReady(): Promise<string> {
+    return waitFor("a Ready client pod", clientPod, 180_000, 1000);
+}
+
 /** Runs a Node.js script in the client pod (our Node image) and parses the JSON it prints. */
 function nodeClient<T = any>(script: string, input?: string): T {
-    const out = kubectlExec(CLIENT_NS, "node-client", ["node", "-e", script], { input, timeoutMs: 60_000 });
+    const name = clientPod();
+    if (!name) throw new Error(`no Ready client pod in ${CLIENT_NS}`);
+    const out = kubectlExec(CLIENT_NS, name, ["node", "-e", script], { input, timeoutMs: 60_000 });
     return JSON.parse(out.trim().split("\n").pop()!) as T;
 }
 
@@ -84,21 +97,28 @@ beforeAll(async () => {
     );
     execFileSync("kubectl", ["--kubeconfig", kubeconfig(), "apply", "-f", "-"], {
         input: JSON.stringify({
-            apiVersion: "v1",
-            kind: "Pod",
+            apiVersion: "apps/v1",
+            kind: "Deployment",
             metadata: { name: "node-client", namespace: CLIENT_NS },
             spec: {
-                terminationGracePeriodSeconds: 1,
-                securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
-                containers: [
-                    {
-                        name: "node",
-                        image: images.node,
-                        imagePullPolicy: "IfNotPresent",
-                        command: ["node", "-e", "setInterval(() => {}, 1 << 30)"],
-                        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true },
+                replicas: 1,
+                selector: { matchLabels: { app: "node-client" } },
+                template: {
+                    metadata: { labels: { app: "node-client" } },
+                    spec: {
+                        terminationGracePeriodSeconds: 1,
+                        securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+                        containers: [
+                            {
+                                name: "node",
+                                image: images.node,
+                                imagePullPolicy: "IfNotPresent",
+                                command: ["node", "-e", "setInterval(() => {}, 1 << 30)"],
+                                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true },
+                            },
+                        ],
                     },
-                ],
+                },
             },
         }),
         stdio: ["pipe", "ignore", "pipe"],
@@ -112,7 +132,7 @@ beforeAll(async () => {
         "pets:tls": { enabled: true, waitForReady: true },
     });
     await stack.init();
-    await waitFor("client pod Ready", () => readyPod("node-client", CLIENT_NS), 120_000);
+    await clientReady();
 }, 900_000);
 
 afterAll(() => {
@@ -126,6 +146,7 @@ afterAll(() => {
 });
 
 test("pulumi up deploys real pods that serve: MySQL answers, nginx serves, the provisioner makes the directories, the liberator beats", async () => {
+    await clientReady();
     const r = await stack.up();
     timings.up = r.seconds;
     const web = pods(NS, WEB).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
@@ -209,6 +230,7 @@ test("the generated MySQL root password is a stack output only with --show-secre
 }, 120_000);
 
 test("stable identity: each pod's DNS name resolves to its current IP, the SRV record lists every ordinal, and the name follows a moved pod", async () => {
+    await clientReady();
     const resolve = () =>
         nodeClient<{ a: Record<string, string[]>; srv: string[] }>(`
 const dns = require("dns").promises;
@@ -397,6 +419,7 @@ s.on("error", e => console.log(JSON.stringify({ authorized: false, error: e.mess
 }
 
 test("TLS: the certificate is issued and served; a client verifies web-1 against the CA bundle, and after scale-up web-3's name is served", async () => {
+    await clientReady();
     const outputs = await stack.outputs();
     // The stack output says where the CA bundle is: a key of the certificate's Secret.
     const ref = (outputs.webTls as any).caBundle as { secretName: string; key: string };

@@ -143,6 +143,10 @@ export class TestStack {
             PULUMI_SKIP_UPDATE_CHECK: "true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
             PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+            // ts-node without its type check: 4 s less per pulumi run (~30 runs). The test command's
+            // typecheck stage checks this code; render.test.ts and validation.test.ts run pulumi
+            // with the type check on, as a user's `pulumi up` does.
+            PULUMI_NODEJS_TRANSPILE_ONLY: process.env.PULUMI_NODEJS_TRANSPILE_ONLY ?? "true",
         };
     }
 
