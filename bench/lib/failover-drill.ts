@@ -232,7 +232,11 @@ export class FailoverRig {
     }
 
     /** Power loss of the writer's node; milestones until the new copy's first line, or `allowMs`. */
-    async drill(allowMs: number, prepareS: Record<string, number>): Promise<DrillResult> {
+    /**
+     * `watchNodeDeleteMs`: in deleteNode mode the Node is deleted after its pods (so after the new
+     * copy may already run); keep watching this long after the first line to time it too.
+     */
+    async drill(allowMs: number, prepareS: Record<string, number>, watchNodeDeleteMs = 0): Promise<DrillResult> {
         const api = this.api!;
         const old = await this.writerRunning();
         const victim = old.spec?.nodeName;
@@ -264,6 +268,11 @@ export class FailoverRig {
                 // a failed poll is retried
             }
             await new Promise((r) => setTimeout(r, 250));
+        }
+        const until = Date.now() + watchNodeDeleteMs;
+        while (seen.newPodReady !== undefined && seen.nodeDeleted === undefined && Date.now() < until) {
+            if (!(await api.get<Obj>(`/api/v1/nodes/${victim}`).catch(() => ({}) as Obj))) mark("nodeDeleted");
+            else await new Promise((r) => setTimeout(r, 250));
         }
         if (Date.now() >= deadline && seen.newPodReady === undefined && allowMs > 200_000) {
             process.stdout.write(drillDiagnostics([NS], LIB_NS));
