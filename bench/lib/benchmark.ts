@@ -90,6 +90,8 @@ export interface Benchmark {
     analyze?(results: BenchResults): Analysis;
     /** Charts to draw; default: one grouped bar chart per metric (groups = cases, bars = variants). */
     charts?(results: BenchResults): { file: string; spec: ChartSpec }[];
+    /** Another run order than plain round-robin (failover: configurations grouped by the cluster they need). */
+    order?(plan: Plan, opts: { rounds: number; warmup: number }): Slot[];
 }
 
 export interface Sample {
@@ -207,11 +209,13 @@ export async function runBenchmark(b: Benchmark, opts: Options, command: string)
     const warmup = opts.warmup ?? plan.warmup;
     // An explicit --rounds applies to every case, even those that choose their own.
     const cases = opts.rounds !== undefined ? plan.cases.map((c) => ({ ...c, rounds: undefined })) : plan.cases;
-    const order = interleave(
-        cases,
-        plan.variants.map((v) => v.id),
-        { rounds, warmup },
-    );
+    const order =
+        b.order?.(plan, { rounds, warmup }) ??
+        interleave(
+            cases,
+            plan.variants.map((v) => v.id),
+            { rounds, warmup },
+        );
     const loadBefore = loadAverage();
     const machine = machineFacts();
     const started = Date.now();

@@ -59,12 +59,22 @@ export function requireTools(needs: ("pulumi" | "control-plane")[]): void {
     }
 }
 
-/** Starts (or reuses) the bench cluster; returns its kubeconfig. */
-export function clusterUp(opts: { audit?: boolean; workers?: number } = {}): string {
+/**
+ * Starts (or reuses) the bench cluster; returns its kubeconfig. `realNodes`: real kubelet nodes
+ * (PETS_REAL_NODES; give them their own PETS_NET_PREFIX etc. in `env`), `gracePeriod`: the
+ * controller manager's node-monitor grace period (e.g. "50s"), `fresh`: stopped first (empty etcd).
+ */
+export function clusterUp(
+    opts: { audit?: boolean; workers?: number; realNodes?: number; gracePeriod?: string; fresh?: boolean; env?: Record<string, string> } = {},
+): string {
     requireTools(["control-plane"]);
-    const extra: Record<string, string> = {};
+    const extra: Record<string, string> = { ...opts.env };
     if (opts.audit) extra.PETS_APISERVER_AUDIT = "1";
     if (opts.workers !== undefined) extra.PETS_CLUSTER_WORKERS = String(opts.workers);
+    if (opts.realNodes !== undefined) extra.PETS_REAL_NODES = String(opts.realNodes);
+    if (opts.gracePeriod !== undefined) extra.PETS_NODE_MONITOR_GRACE_PERIOD = opts.gracePeriod;
+    if (opts.fresh)
+        execFileSync("bash", [path.join(repoRoot, "scripts", "cluster", "down.sh")], { env: benchEnv(extra), stdio: ["ignore", "inherit", "inherit"] });
     const out = execFileSync("bash", [path.join(repoRoot, "scripts", "cluster", "up.sh")], {
         env: benchEnv(extra),
         encoding: "utf8",

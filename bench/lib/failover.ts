@@ -71,3 +71,65 @@ export function twoLiveCopies(m: FailoverMilestones, lastOldWrite?: number): boo
     if (lastOldWrite !== undefined && m.firstByte !== undefined && lastOldWrite >= m.firstByte) return true;
     return false;
 }
+
+/**
+ * The run order when configurations need different clusters (a grace period is a flag of the
+ * controller manager: another value means another cluster start). Every round runs every
+ * configuration once, those of one cluster back to back in the order given; rounds alternate
+ * which cluster comes first, so a round ends on the cluster the next one starts with: one
+ * cluster restart per round instead of one per configuration change.
+ */
+export function failoverOrder(
+    configs: { id: string; cluster: string }[],
+    caseId: string,
+    opts: { rounds: number; warmup: number },
+): { caseId: string; variantId: string; round: number; warmup: boolean }[] {
+    const clusters = [...new Set(configs.map((c) => c.cluster))];
+    const out: { caseId: string; variantId: string; round: number; warmup: boolean }[] = [];
+    for (let i = 0; i < opts.warmup + opts.rounds; i++) {
+        const round = i - opts.warmup;
+        const order = i % 2 === 0 ? clusters : [...clusters].reverse();
+        for (const cl of order) for (const c of configs.filter((x) => x.cluster === cl)) out.push({ caseId, variantId: c.id, round, warmup: round < 0 });
+    }
+    return out;
+}
+
+/** The remediation milestone: whichever came first of the taint, the Node's deletion, the old pod's removal. */
+export function remediationTime(seen: { tainted?: number; nodeDeleted?: number; oldPodGone?: number }): number | undefined {
+    const ts = [seen.tainted, seen.nodeDeleted, seen.oldPodGone].filter((x): x is number => x !== undefined);
+    return ts.length ? Math.min(...ts) : undefined;
+}
+
+/** One line of the drills' writer file, as tests/integration/support/writes.ts parses it. */
+export interface WriterLine {
+    uid: string;
+    /** The writer's clock (seconds since boot). */
+    t: number;
+}
+
+/**
+ * What the writer's file says about one failover: when the old copy last wrote and the new one
+ * first wrote (on the writers' clock), the gap between, and whether they overlapped (the old copy
+ * wrote at or after the new copy's first line: two live copies).
+ */
+export function writerOutcome(
+    lines: WriterLine[],
+    oldUid: string,
+    newUid: string | undefined,
+): { oldLast?: number; newFirst?: number; gapS?: number; overlapS: number; oldLinesAfterNewStarted: number } {
+    let oldLast: number | undefined;
+    let newFirst: number | undefined;
+    for (const l of lines) {
+        if (l.uid === oldUid) oldLast = oldLast === undefined ? l.t : Math.max(oldLast, l.t);
+        else if (newUid !== undefined && l.uid === newUid) newFirst = newFirst === undefined ? l.t : Math.min(newFirst, l.t);
+    }
+    if (newFirst === undefined || oldLast === undefined) return { oldLast, newFirst, overlapS: 0, oldLinesAfterNewStarted: 0 };
+    const after = lines.filter((l) => l.uid === oldUid && l.t >= newFirst!).length;
+    return {
+        oldLast,
+        newFirst,
+        gapS: Number((newFirst - oldLast).toFixed(2)),
+        overlapS: after ? Number((oldLast - newFirst).toFixed(2)) : 0,
+        oldLinesAfterNewStarted: after,
+    };
+}
