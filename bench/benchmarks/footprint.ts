@@ -10,6 +10,7 @@
 // kube-controller-manager the same way instead: a self-check of the measuring parts.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { Analysis, Benchmark, BenchResults, Case, Options, Plan, RunResult } from "../lib/benchmark";
@@ -50,6 +51,10 @@ export interface FootprintTarget {
     /** A node dies (after its kwok was killed) / comes back (after its kwok was restarted). */
     nodeDown?(node: string): void;
     nodeUp?(node: string): void;
+    /** Called about once a second while measuring. */
+    tick?(elapsedMs: number): Promise<void>;
+    /** Highest V8 heap in use seen per kind, bytes (the headroom under --max-old-space-size). */
+    heapPeaks?(): Record<string, number>;
     /** What ran: node binary and version, flags, settings (kept in the JSON). */
     describe?(): TargetFacts;
     stop(): Promise<void>;
@@ -171,6 +176,9 @@ class LiberatorTarget implements FootprintTarget {
     private flagSetOf = new Map<string, { name: string; flags: string[] }>();
     private users: Record<string, string> = {};
     private facts: TargetFacts = {};
+    private heap: Record<string, number> = {};
+    private nextHeapAt = 0;
+    private readonly addresses = new WeakMap<Replica, string>();
 
     async start(nodes: string[], opts: Options): Promise<void> {
         useBenchCluster();
@@ -282,6 +290,36 @@ class LiberatorTarget implements FootprintTarget {
         this.startAgent(node);
     }
 
+    /** Every 15 s: each process's own /metrics (nodejs_heap_used_bytes), a request each, on 127.0.0.1. */
+    async tick(elapsedMs: number): Promise<void> {
+        if (elapsedMs < this.nextHeapAt) return;
+        this.nextHeapAt = elapsedMs + 15_000;
+        const kinds: [string, Replica[], RegExp][] = [
+            ["agent", [...this.agents.values()], /"listen":"([^"]+)"/],
+            ["controller", this.controllers, /"metrics":"([^"]+)"/],
+        ];
+        await Promise.all(
+            kinds.flatMap(([kind, rs, re]) =>
+                rs
+                    .filter((r) => r.child.exitCode === null && r.child.signalCode === null)
+                    .map(async (r) => {
+                        let addr = this.addresses.get(r);
+                        if (!addr) {
+                            addr = re.exec(fs.readFileSync(r.log, "utf8"))?.[1];
+                            if (!addr) return;
+                            this.addresses.set(r, addr);
+                        }
+                        const used = heapUsed(await httpText(`http://${addr}/metrics`, 2000).catch(() => ""));
+                        if (used !== undefined) this.heap[kind] = Math.max(this.heap[kind] ?? 0, used);
+                    }),
+            ),
+        );
+    }
+
+    heapPeaks(): Record<string, number> {
+        return this.heap;
+    }
+
     describe(): TargetFacts {
         return this.facts;
     }
@@ -294,6 +332,25 @@ class LiberatorTarget implements FootprintTarget {
         this.stack?.cleanup();
         this.stack = undefined;
     }
+}
+
+function httpText(url: string, timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const req = http.get(url, { timeout: timeoutMs }, (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (d) => (body += d));
+            res.on("end", () => resolve(body));
+        });
+        req.on("timeout", () => req.destroy(new Error(`${url}: no answer in ${timeoutMs} ms`)));
+        req.on("error", reject);
+    });
+}
+
+/** `nodejs_heap_used_bytes` from a Prometheus text page. */
+export function heapUsed(metrics: string): number | undefined {
+    const m = /^nodejs_heap_used_bytes (\d+(?:\.\d+)?)$/m.exec(metrics);
+    return m ? Number(m[1]) : undefined;
 }
 
 const TARGETS: Record<string, () => FootprintTarget> = {
@@ -390,6 +447,8 @@ export const footprint: Benchmark = {
                 { id: "controllerPeakRssMiB", label: "controller peak RSS", unit: "MiB" },
                 { id: "controllerSteadyRssMiB", label: "controller steady RSS (larger replica)", unit: "MiB" },
                 { id: "controllerSteadyAnonMiB", label: "controller steady RSS, anonymous part (larger replica)", unit: "MiB" },
+                { id: "agentPeakHeapMiB", label: "agent peak V8 heap in use", unit: "MiB" },
+                { id: "controllerPeakHeapMiB", label: "controller peak V8 heap in use", unit: "MiB" },
                 { id: "agentSteadyCpuMilli", label: "agent steady CPU", unit: "millicores" },
                 { id: "controllerSteadyCpuMilli", label: "controller steady CPU (busier replica)", unit: "millicores" },
                 { id: "agentRequestsPerMin", label: "API requests by all agents", unit: "req/min" },
@@ -432,7 +491,10 @@ export const footprint: Benchmark = {
                     matchRequest: (r) => target.requestKind(r) !== undefined,
                     classify: (r) => target.requestKind(r),
                     processCount: target.processCount(n),
-                    onTick: (ms) => churn.tick(ms),
+                    onTick: async (ms) => {
+                        churn.tick(ms);
+                        await target.tick?.(ms);
+                    },
                 });
             } finally {
                 churn.restoreAll();
@@ -441,6 +503,7 @@ export const footprint: Benchmark = {
             await target.stop();
             current = undefined;
         }
+        const heap = target.heapPeaks?.() ?? {};
         const kind = (k: string) => fp.kinds.find((x) => x.kind === k);
         const reqs = (k: string) => fp.byKind?.find((x) => x.kind === k)?.perMinute ?? (fp.byKind ? 0 : NaN);
         const detail: FootprintDetail = {
@@ -462,6 +525,8 @@ export const footprint: Benchmark = {
                 controllerPeakRssMiB: mib(kind("controller")?.peakRssBytes),
                 controllerSteadyRssMiB: mib(kind("controller")?.steadyRssMaxBytes),
                 controllerSteadyAnonMiB: mib(kind("controller")?.steadyAnonMaxBytes),
+                agentPeakHeapMiB: mib(heap.agent),
+                controllerPeakHeapMiB: mib(heap.controller),
                 agentSteadyCpuMilli: (kind("agent")?.steadyCpuCores ?? NaN) * 1000,
                 controllerSteadyCpuMilli: (kind("controller")?.steadyCpuMaxCores ?? NaN) * 1000,
                 agentRequestsPerMin: reqs("agent"),
@@ -496,6 +561,8 @@ export const footprint: Benchmark = {
                             .map(([verb, x]) => `${verb} ${x}`)
                             .join(", ")}`,
                 );
+            const clients = (rep: FootprintDetail["requests"]) => (rep?.clients ?? []).map((c) => `${c.client} ${formatValue(c.perMinute)}`).join(", ");
+            if (d.requests) lines.push(`${s.caseId} round ${s.round}: req/min by user agent: ${clients(d.requests)}; by user: ${clients(d.requestsByUser)}`);
             const downs = d.churn.filter((e) => e.event === "down").length;
             lines.push(
                 `${s.caseId} round ${s.round}: ${downs} node deaths, ${d.churn.length - downs} returns; load average ${d.loadDuring.before[0]} → ${d.loadDuring.after[0]}`,
@@ -563,35 +630,32 @@ export const footprint: Benchmark = {
         };
         const nodeVersion = (r.samples[0]?.detail as FootprintDetail | undefined)?.target.nodeVersion;
         const isTarget = r.plan.variants[0].id !== "control-plane";
-        return [
-            {
-                file: "footprint.svg",
-                spec: {
-                    title: `Footprint: resident memory per process (${r.plan.variants[0].label}${nodeVersion ? `, node ${nodeVersion}` : ""})`,
-                    subtitle: "bars: median of runs; whiskers: min–max",
-                    yLabel: "RSS (MiB)",
-                    series: [
-                        { id: "peak", label: "peak (highest of any process)" },
-                        { id: "steady", label: "steady (median over processes, second half)" },
-                    ],
-                    groups: cases.flatMap((c) =>
-                        (["agent", "controller"] as const).map((k) => ({
-                            label: `${kindLabel(r, k).replace(/ \(.*\)$/, "")} · ${c.label}`,
-                            bars: [...bar(c.id, `${k}PeakRssMiB`, "peak"), ...bar(c.id, `${k}SteadyRssMiB`, "steady")],
-                        })),
-                    ),
-                    references: [
-                        { value: CLASSIC_LIBERATOR_REQUEST_MIB, label: `classic liberator: ${CLASSIC_LIBERATOR_REQUEST_MIB} MiB requested per node` },
-                        ...(isTarget
-                            ? [
-                                  { value: GOALS_MIB.controller, label: `goal controller ≤ ${GOALS_MIB.controller} MiB` },
-                                  { value: GOALS_MIB.agent, label: `goal agent ≤ ${GOALS_MIB.agent} MiB` },
-                              ]
-                            : []),
-                    ],
-                    notes: chartNotes(r),
-                },
+        // One memory chart per kind, so that its goal line and the classic request stand apart.
+        const memory = (["agent", "controller"] as const).map((k) => ({
+            file: `footprint-${k}.svg`,
+            spec: {
+                title: `Footprint: ${kindLabel(r, k)}, resident memory`,
+                subtitle: `${nodeVersion ? `liberator processes on node ${nodeVersion}; ` : ""}bars: median of runs; whiskers: min–max`,
+                yLabel: "RSS (MiB)",
+                xLabel: "nodes",
+                series: [
+                    { id: "peak", label: "peak" },
+                    { id: "steady", label: "steady" },
+                    { id: "anon", label: "steady, anonymous part" },
+                ],
+                groups: cases.map((c) => ({
+                    label: c.label,
+                    bars: [...bar(c.id, `${k}PeakRssMiB`, "peak"), ...bar(c.id, `${k}SteadyRssMiB`, "steady"), ...bar(c.id, `${k}SteadyAnonMiB`, "anon")],
+                })),
+                references: [
+                    { value: CLASSIC_LIBERATOR_REQUEST_MIB, label: `classic liberator: ${CLASSIC_LIBERATOR_REQUEST_MIB} MiB requested per node` },
+                    ...(isTarget ? [{ value: GOALS_MIB[k], label: `goal ≤ ${GOALS_MIB[k]} MiB` }] : []),
+                ],
+                notes: chartNotes(r),
             },
+        }));
+        return [
+            ...memory,
             {
                 file: "footprint-requests.svg",
                 spec: {
