@@ -15,7 +15,7 @@ import * as os from "os";
 import * as path from "path";
 import { Analysis, Benchmark, BenchResults, Case, Options, Plan, RunResult } from "../lib/benchmark";
 import { BENCH_CLUSTER_ENV, benchEnv, clusterDown, clusterUp, kubectl } from "../lib/cluster";
-import { Footprint, KindRequests, linearity, measureFootprint } from "../lib/footprint";
+import { aliveNodeMinutes, Footprint, KindRequests, linearity, measureFootprint } from "../lib/footprint";
 import { loadAverage } from "../lib/machine";
 import { median } from "../lib/stats";
 import { chartNotes } from "../lib/report";
@@ -413,6 +413,13 @@ interface FootprintDetail {
     loadDuring: { before: number[]; after: number[] };
 }
 
+/** All agents' requests over the node-minutes their nodes were up (churn takes more of a small cluster down). */
+export function perLiveNode(d: Pick<FootprintDetail, "nodes" | "byKind" | "requests" | "churn">): number {
+    const total = d.byKind?.find((k) => k.kind === "agent")?.total;
+    if (total === undefined || !d.requests) return NaN;
+    return total / aliveNodeMinutes(d.nodes, d.requests.endMs - d.requests.startMs, d.churn);
+}
+
 function kindLabel(r: BenchResults, kind: string): string {
     return (r.samples[0]?.detail as FootprintDetail | undefined)?.kindLabels[kind] ?? kind;
 }
@@ -454,6 +461,7 @@ export const footprint: Benchmark = {
                 { id: "agentRequestsPerMin", label: "API requests by all agents", unit: "req/min" },
                 { id: "controllerRequestsPerMin", label: "API requests by the controllers", unit: "req/min" },
                 { id: "requestsPerMin", label: "API requests by the target", unit: "req/min" },
+                { id: "agentRequestsPerNodeMin", label: "API requests per agent (per minute its node was up)", unit: "req/min" },
             ],
             rounds: opts.quick ? 1 : 2,
             warmup: 0,
@@ -532,6 +540,7 @@ export const footprint: Benchmark = {
                 agentRequestsPerMin: reqs("agent"),
                 controllerRequestsPerMin: reqs("controller"),
                 requestsPerMin: reqs("agent") + reqs("controller"),
+                agentRequestsPerNodeMin: perLiveNode(detail),
             },
             detail,
         };
@@ -608,6 +617,14 @@ export const footprint: Benchmark = {
                 );
             }
             data.linearity = lin;
+            const flat = sizes
+                .sort((x, y) => x - y)
+                .map((n) => {
+                    const v = r.summary.find((x) => x.caseId === r.plan.cases.find((c) => c.size === n)!.id && x.metric === "agentRequestsPerNodeMin");
+                    return v ? `${n} → ${formatValue(v.median)}` : undefined;
+                })
+                .filter(Boolean);
+            if (flat.length) lines.push(`agent requests per node-minute up: ${flat.join(", ")} (flat = linear in the nodes that are up)`);
         }
         if (r.plan.variants[0].id !== "control-plane") {
             const worst = (metric: string) => Math.max(...r.summary.filter((s) => s.metric === metric).map((s) => s.max));

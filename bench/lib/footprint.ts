@@ -136,3 +136,23 @@ export function linearity(samples: Map<number, number[]>): Linearity {
         linear: g.marginalRatio <= 1.5,
     };
 }
+
+/**
+ * Node-minutes with the node alive within [0, durationMs): `nodes` × the duration, less each
+ * down → up stretch (an "up" after the end, or none, counts as down until the end). Per-node
+ * rates are taken over these, as churn takes a larger share of a small cluster down.
+ */
+export function aliveNodeMinutes(nodes: number, durationMs: number, events: { node: string; event: "down" | "up"; atMs: number }[]): number {
+    let downMs = 0;
+    const downSince = new Map<string, number>();
+    for (const e of [...events].sort((a, b) => a.atMs - b.atMs)) {
+        const at = Math.min(Math.max(e.atMs, 0), durationMs);
+        if (e.event === "down") downSince.set(e.node, at);
+        else if (downSince.has(e.node)) {
+            downMs += at - downSince.get(e.node)!;
+            downSince.delete(e.node);
+        }
+    }
+    for (const at of downSince.values()) downMs += durationMs - at;
+    return (nodes * durationMs - downMs) / 60_000;
+}

@@ -2,7 +2,7 @@
 // traffic grows at most linearly with the node count, and how the agent's node flags and the
 // controller's settings are read (bench/lib/footprint.ts, bench/benchmarks/footprint.ts).
 import { AuditRequest } from "../../bench/lib/audit";
-import { linearity, requestsByKind } from "../../bench/lib/footprint";
+import { aliveNodeMinutes, linearity, requestsByKind } from "../../bench/lib/footprint";
 import { envToFlags, parseFlagSets } from "../../bench/benchmarks/footprint";
 
 const T0 = Date.parse("2026-11-30T01:00:00Z");
@@ -78,4 +78,19 @@ test("envToFlags: the Deployment's LIBERATOR_* variables as the controller's fla
             "LIBERATOR_METRICS_ADDRESS",
         ]),
     ).toEqual(["--renew-interval=5s", "--agent-selector=app=x"]);
+});
+
+test("aliveNodeMinutes: node-minutes less each node's time down, a return after the end counted up to the end", () => {
+    // 3 nodes for 2 minutes = 6 node-minutes; a down 0:30–1:30 (1 min), b down from 1:00 and back "after the end" (1 min)
+    expect(
+        aliveNodeMinutes(3, 120_000, [
+            { node: "a", event: "down", atMs: 30_000 },
+            { node: "b", event: "down", atMs: 60_000 },
+            { node: "a", event: "up", atMs: 90_000 },
+            { node: "b", event: "up", atMs: Number.MAX_SAFE_INTEGER },
+        ]),
+    ).toBe(4);
+    // never back: down until the end
+    expect(aliveNodeMinutes(2, 60_000, [{ node: "a", event: "down", atMs: 30_000 }])).toBe(1.5);
+    expect(aliveNodeMinutes(2, 60_000, [])).toBe(2);
 });
