@@ -14,7 +14,7 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { Analysis, Benchmark, BenchResults, Case, Options, Plan, RunResult } from "../lib/benchmark";
-import { BENCH_CLUSTER_ENV, benchEnv, clusterDown, clusterUp, kubectl } from "../lib/cluster";
+import { BENCH_CLUSTER_ENV, benchEnv, clusterDown, clusterUp, kubectl, missingTools } from "../lib/cluster";
 import { aliveNodeMinutes, Footprint, KindRequests, linearity, measureFootprint } from "../lib/footprint";
 import { loadAverage } from "../lib/machine";
 import { median } from "../lib/stats";
@@ -436,6 +436,8 @@ export const footprint: Benchmark = {
     unavailable(opts: Options): string | undefined {
         const name = opts.settings.target ?? "liberator";
         if (!(name in TARGETS)) return `unknown target "${name}": known targets are ${Object.keys(TARGETS).join(", ")}`;
+        const missing = missingTools(name === "liberator" ? ["pulumi", "control-plane"] : ["control-plane"]);
+        if (missing.length) return `tools not built: ${missing.join(", ")} (scripts/tools/build.sh pulumi control-plane)`;
         return undefined;
     },
 
