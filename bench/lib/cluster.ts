@@ -8,11 +8,13 @@ import { repoRoot, toolsCache, toolVersions } from "./machine";
 
 export const BENCH_CLUSTER_ENV: Record<string, string> = {
     PETS_CLUSTER_DIR: process.env.PETS_BENCH_CLUSTER_DIR ?? path.join(os.homedir(), ".cache", "pets-cluster-bench"),
-    PETS_APISERVER_PORT: "20443",
-    PETS_ETCD_PORT: "27790",
-    PETS_ETCD_PEER_PORT: "27800",
-    PETS_KCM_PORT: "24257",
-    PETS_SCHEDULER_PORT: "24259",
+    // Overridable so that two benchmarks can run side by side on one machine, each with its own
+    // cluster dir and ports.
+    PETS_APISERVER_PORT: process.env.PETS_BENCH_APISERVER_PORT ?? "20443",
+    PETS_ETCD_PORT: process.env.PETS_BENCH_ETCD_PORT ?? "27790",
+    PETS_ETCD_PEER_PORT: process.env.PETS_BENCH_ETCD_PEER_PORT ?? "27800",
+    PETS_KCM_PORT: process.env.PETS_BENCH_KCM_PORT ?? "24257",
+    PETS_SCHEDULER_PORT: process.env.PETS_BENCH_SCHEDULER_PORT ?? "24259",
 };
 
 /** The environment for anything that talks to the bench cluster or runs the built tools. */

@@ -9,6 +9,9 @@ export interface ProcReading {
     rssBytes: number;
     /** Peak resident set size the kernel recorded (VmHWM), bytes. */
     hwmBytes: number;
+    /** Of the RSS: anonymous memory (heap, stacks; RssAnon), and file-backed pages (the node binary's text; RssFile). */
+    anonBytes: number;
+    fileBytes: number;
     /** User + system CPU time used so far, in clock ticks. */
     cpuTicks: number;
 }
@@ -35,12 +38,14 @@ export function readProc(pid: number, procRoot = "/proc"): ProcReading | undefin
     if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot parse ${path.join(procRoot, String(pid), "stat")}: ${stat.slice(0, 120)}`);
     // A zombie has no memory left (no VmRSS line): report it as gone.
     if (rest[0] === "Z") return undefined;
-    return { rssBytes: kb("VmRSS"), hwmBytes: kb("VmHWM"), cpuTicks: utime + stime };
+    return { rssBytes: kb("VmRSS"), hwmBytes: kb("VmHWM"), anonBytes: kb("RssAnon"), fileBytes: kb("RssFile"), cpuTicks: utime + stime };
 }
 
 interface Point {
     tMs: number;
     rssBytes: number;
+    anonBytes: number;
+    fileBytes: number;
     cpuTicks: number;
 }
 
@@ -53,10 +58,17 @@ export interface KindSummary {
     steadyRssBytes: number;
     /** Highest steady RSS of any one process, bytes. */
     steadyRssMaxBytes: number;
+    /** Median over processes of each one's median anonymous / file-backed RSS in the steady window, bytes. */
+    steadyAnonBytes: number;
+    steadyFileBytes: number;
+    /** Highest steady anonymous RSS of any one process, bytes. */
+    steadyAnonMaxBytes: number;
     /** Highest CPU of any one process between two samples, in cores (1 = one core busy). */
     peakCpuCores: number;
     /** Median over processes of each one's average CPU in the steady window, in cores. */
     steadyCpuCores: number;
+    /** Highest average CPU of any one process in the steady window, in cores (a leader among replicas). */
+    steadyCpuMaxCores: number;
     /** Sum of all processes' average CPU in the steady window, in cores. */
     steadyCpuCoresTotal: number;
 }
@@ -82,7 +94,7 @@ export class ProcSampler {
                 if (!r) continue;
                 let points = byPid.get(pid);
                 if (!points) byPid.set(pid, (points = []));
-                points.push({ tMs, rssBytes: r.rssBytes, cpuTicks: r.cpuTicks });
+                points.push({ tMs, rssBytes: r.rssBytes, anonBytes: r.anonBytes, fileBytes: r.fileBytes, cpuTicks: r.cpuTicks });
                 this.hwm.set(kind, Math.max(this.hwm.get(kind) ?? 0, r.hwmBytes));
             }
         }
@@ -103,6 +115,8 @@ export class ProcSampler {
             let peakRss = this.hwm.get(kind) ?? 0;
             let peakCpu = 0;
             const steadyRss: number[] = [];
+            const steadyAnon: number[] = [];
+            const steadyFile: number[] = [];
             const steadyCpu: number[] = [];
             for (const points of byPid.values()) {
                 for (let i = 0; i < points.length; i++) {
@@ -113,7 +127,11 @@ export class ProcSampler {
                     }
                 }
                 const steady = points.filter((p) => p.tMs >= steadyFromMs);
-                if (steady.length > 0) steadyRss.push(median(steady.map((p) => p.rssBytes)));
+                if (steady.length > 0) {
+                    steadyRss.push(median(steady.map((p) => p.rssBytes)));
+                    steadyAnon.push(median(steady.map((p) => p.anonBytes)));
+                    steadyFile.push(median(steady.map((p) => p.fileBytes)));
+                }
                 if (steady.length > 1) {
                     const a = steady[0];
                     const b = steady[steady.length - 1];
@@ -126,8 +144,12 @@ export class ProcSampler {
                 peakRssBytes: peakRss,
                 steadyRssBytes: steadyRss.length ? median(steadyRss) : 0,
                 steadyRssMaxBytes: steadyRss.length ? Math.max(...steadyRss) : 0,
+                steadyAnonBytes: steadyAnon.length ? median(steadyAnon) : 0,
+                steadyFileBytes: steadyFile.length ? median(steadyFile) : 0,
+                steadyAnonMaxBytes: steadyAnon.length ? Math.max(...steadyAnon) : 0,
                 peakCpuCores: peakCpu,
                 steadyCpuCores: steadyCpu.length ? median(steadyCpu) : 0,
+                steadyCpuMaxCores: steadyCpu.length ? Math.max(...steadyCpu) : 0,
                 steadyCpuCoresTotal: steadyCpu.reduce((a, b) => a + b, 0),
             });
         }

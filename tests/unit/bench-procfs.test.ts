@@ -10,12 +10,13 @@ beforeEach(() => (proc = fs.mkdtempSync(path.join(os.tmpdir(), "pets-fakeproc-")
 afterEach(() => fs.rmSync(proc, { recursive: true, force: true }));
 
 /** Writes /proc/<pid>/status and stat as Linux does (only the fields that matter filled in). */
-function setProc(pid: number, o: { rssKiB: number; hwmKiB?: number; utime: number; stime: number; comm?: string; state?: string }): void {
+function setProc(pid: number, o: { rssKiB: number; hwmKiB?: number; fileKiB?: number; utime: number; stime: number; comm?: string; state?: string }): void {
     const dir = path.join(proc, String(pid));
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(
         path.join(dir, "status"),
-        `Name:\t${o.comm ?? "node"}\nState:\t${o.state ?? "S"} (sleeping)\nVmPeak:\t  999999 kB\nVmHWM:\t${String(o.hwmKiB ?? o.rssKiB).padStart(8)} kB\nVmRSS:\t${String(o.rssKiB).padStart(8)} kB\nThreads:\t7\n`,
+        `Name:\t${o.comm ?? "node"}\nState:\t${o.state ?? "S"} (sleeping)\nVmPeak:\t  999999 kB\nVmHWM:\t${String(o.hwmKiB ?? o.rssKiB).padStart(8)} kB\nVmRSS:\t${String(o.rssKiB).padStart(8)} kB\n` +
+            `RssAnon:\t${String(o.rssKiB - (o.fileKiB ?? 0)).padStart(8)} kB\nRssFile:\t${String(o.fileKiB ?? 0).padStart(8)} kB\nRssShmem:\t       0 kB\nThreads:\t7\n`,
     );
     // Fields 3..: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
     const rest = [o.state ?? "S", 1, pid, pid, 0, -1, 4194560, 100, 0, 0, 0, o.utime, o.stime, 0, 0, 20, 0, 7, 0, 12345];
@@ -24,8 +25,8 @@ function setProc(pid: number, o: { rssKiB: number; hwmKiB?: number; utime: numbe
 const MiB = 1024;
 
 test("readProc: RSS and peak from status, user+system ticks from stat, even with ') ' in the command name", () => {
-    setProc(42, { rssKiB: 30 * MiB, hwmKiB: 41 * MiB, utime: 150, stime: 50, comm: "weird ) name (x" });
-    expect(readProc(42, proc)).toEqual({ rssBytes: 30 * 2 ** 20, hwmBytes: 41 * 2 ** 20, cpuTicks: 200 });
+    setProc(42, { rssKiB: 30 * MiB, hwmKiB: 41 * MiB, fileKiB: 22 * MiB, utime: 150, stime: 50, comm: "weird ) name (x" });
+    expect(readProc(42, proc)).toEqual({ rssBytes: 30 * 2 ** 20, hwmBytes: 41 * 2 ** 20, anonBytes: 8 * 2 ** 20, fileBytes: 22 * 2 ** 20, cpuTicks: 200 });
     expect(readProc(43, proc)).toBeUndefined();
     setProc(44, { rssKiB: 0, utime: 1, stime: 1, state: "Z" });
     expect(readProc(44, proc)).toBeUndefined();
@@ -77,6 +78,24 @@ test("per kind: peak and steady RSS, peak and steady CPU; a process that dies an
     expect(controller.steadyRssBytes).toBe(53 * 2 ** 20);
     expect(controller.steadyCpuCores).toBeCloseTo(0.04, 10); // 40 ticks (0.4 s) in 10 s
     expect(controller.peakCpuCores).toBeCloseTo(0.1, 10); // 10 ticks in the first second
+});
+
+test("steady RSS split into anonymous and file-backed pages; the busier replica's CPU", () => {
+    const s = new ProcSampler(() => ({ controller: [5, 6] }), { procRoot: proc, clockTicksPerSecond: 100 });
+    setProc(5, { rssKiB: 50 * MiB, fileKiB: 37 * MiB, utime: 0, stime: 0 });
+    setProc(6, { rssKiB: 48 * MiB, fileKiB: 36 * MiB, utime: 0, stime: 0 });
+    s.sample(0);
+    setProc(5, { rssKiB: 52 * MiB, fileKiB: 37 * MiB, utime: 30, stime: 10 });
+    setProc(6, { rssKiB: 48 * MiB, fileKiB: 36 * MiB, utime: 5, stime: 5 });
+    s.sample(10_000);
+    const [c] = s.summary();
+    // medians per process: 5 → 51 (anon 14, file 37), 6 → 48 (anon 12, file 36); over the two: 49.5, 13, 36.5
+    expect(c.steadyRssBytes).toBe(49.5 * 2 ** 20);
+    expect(c.steadyAnonBytes).toBe(13 * 2 ** 20);
+    expect(c.steadyFileBytes).toBe(36.5 * 2 ** 20);
+    expect(c.steadyAnonMaxBytes).toBe(14 * 2 ** 20);
+    expect(c.steadyCpuMaxCores).toBeCloseTo(0.04, 10); // 40 ticks in 10 s (the leader)
+    expect(c.steadyCpuCores).toBeCloseTo(0.025, 10);
 });
 
 test("the kernel's VmHWM counts as a peak even when no sample caught it", () => {

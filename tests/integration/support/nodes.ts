@@ -78,13 +78,28 @@ function compiled(file: string): string {
     return main;
 }
 
+/** Which node binary runs a liberator process, and its flags (the benchmarks vary both). */
+export interface NodeRuntime {
+    /** @default this process's node */
+    node?: string;
+    /** @default ["--jitless"] */
+    nodeFlags?: string[];
+}
+
 /** One controller process (as one replica of the Deployment). */
-export function startController(kubeconfigFile: string, flags: string[], logDir: string, identity = "controller-0"): Replica {
+export function startController(kubeconfigFile: string, flags: string[], logDir: string, identity = "controller-0", runtime: NodeRuntime = {}): Replica {
     const log = path.join(logDir, `${identity}.log`);
     const fd = fs.openSync(log, "a");
     const child = spawn(
-        process.execPath,
-        ["--jitless", compiled("main.js"), `--kubeconfig=${kubeconfigFile}`, `--identity=${identity}`, "--metrics-address=127.0.0.1:0", ...flags],
+        runtime.node ?? process.execPath,
+        [
+            ...(runtime.nodeFlags ?? ["--jitless"]),
+            compiled("main.js"),
+            `--kubeconfig=${kubeconfigFile}`,
+            `--identity=${identity}`,
+            "--metrics-address=127.0.0.1:0",
+            ...flags,
+        ],
         { stdio: ["ignore", fd, fd] },
     );
     return { child, log };
@@ -102,6 +117,7 @@ export function startAgents(
     serviceAccount: string,
     env: Record<string, string>,
     logDir: string,
+    runtime: NodeRuntime = {},
 ): Replica[] {
     const key = path.join(logDir, "peer-key");
     const secret = kubectlJson(["-n", namespace, "get", "secret", `${daemonSet}-peer-key`]);
@@ -128,7 +144,7 @@ export function startAgents(
         const kc = tokenKubeconfig(token, namespace, path.join(logDir, `kubeconfig-agent-${node}`));
         const log = path.join(logDir, `agent-${node}.log`);
         const fd = fs.openSync(log, "a");
-        const child = spawn(process.execPath, ["--jitless", compiled("agent.js"), `--kubeconfig=${kc}`], {
+        const child = spawn(runtime.node ?? process.execPath, [...(runtime.nodeFlags ?? ["--jitless"]), compiled("agent.js"), `--kubeconfig=${kc}`], {
             stdio: ["ignore", fd, fd],
             env: {
                 PATH: process.env.PATH ?? "",
