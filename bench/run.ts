@@ -17,7 +17,8 @@ options:
   --rounds N           runs per case and variant (overrides each benchmark's default)
   --warmup N           unrecorded warm-up rounds before the measured ones
   --set key=value      a benchmark setting (program-scale: sizes=1,10,100 preview=0;
-                       footprint: target=control-plane nodes=50 seconds=300 churn=0;
+                       footprint: nodes=10,25,50 seconds=300 churn=0 node=<path of a Node 22 binary> target=control-plane;
+                       failover: configs=defaults-stock,delete-node stuckSeconds=150 stopAt=<ISO time>;
                        any: keepCluster=1 leaves the bench cluster running)
   --out DIR            where results go (default bench/results)
   --list               list the benchmarks and whether each can run here`;

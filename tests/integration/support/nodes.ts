@@ -9,6 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { kubectl, kubectlJson, root, stopProcess } from "./harness";
+import { AGENT_NODE_FLAGS, CONTROLLER_NODE_FLAGS } from "../../../components/liberatorspecs";
 
 const clusterDir = () => process.env.PETS_CLUSTER_DIR ?? path.join(os.homedir(), ".cache", "pulumi-pets-cluster");
 const killed = new Map<string, string[]>();
@@ -82,7 +83,7 @@ function compiled(file: string): string {
 export interface NodeRuntime {
     /** @default this process's node */
     node?: string;
-    /** @default ["--jitless"] */
+    /** @default the flags the component ships (AGENT_NODE_FLAGS, CONTROLLER_NODE_FLAGS) */
     nodeFlags?: string[];
 }
 
@@ -93,7 +94,7 @@ export function startController(kubeconfigFile: string, flags: string[], logDir:
     const child = spawn(
         runtime.node ?? process.execPath,
         [
-            ...(runtime.nodeFlags ?? ["--jitless"]),
+            ...(runtime.nodeFlags ?? CONTROLLER_NODE_FLAGS),
             compiled("main.js"),
             `--kubeconfig=${kubeconfigFile}`,
             `--identity=${identity}`,
@@ -144,7 +145,7 @@ export function startAgents(
         const kc = tokenKubeconfig(token, namespace, path.join(logDir, `kubeconfig-agent-${node}`));
         const log = path.join(logDir, `agent-${node}.log`);
         const fd = fs.openSync(log, "a");
-        const child = spawn(runtime.node ?? process.execPath, [...(runtime.nodeFlags ?? ["--jitless"]), compiled("agent.js"), `--kubeconfig=${kc}`], {
+        const child = spawn(runtime.node ?? process.execPath, [...(runtime.nodeFlags ?? AGENT_NODE_FLAGS), compiled("agent.js"), `--kubeconfig=${kc}`], {
             stdio: ["ignore", fd, fd],
             env: {
                 PATH: process.env.PATH ?? "",
