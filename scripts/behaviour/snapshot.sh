@@ -17,8 +17,14 @@ if [ "${2:-}" = --ref ]; then
 elif [ -n "${2:-}" ]; then
     src="$(realpath "$2")"
 fi
+# Only ever replace a snapshot: never a directory this script did not make.
+if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -f "$out/.pets-snapshot" ]; then
+    echo "snapshot.sh: $out exists, is not empty and is not a snapshot (no .pets-snapshot); choose another directory" >&2
+    exit 1
+fi
 rm -rf "$out"
 mkdir -p "$out/mock"
+touch "$out/.pets-snapshot"
 for c in components dev-default dev-tls; do
     (cd "$repo" && npx --no-install ts-node --transpile-only scripts/behaviour/mock-dump.ts "$src" "$c") >"$out/mock/$c.json"
 done
