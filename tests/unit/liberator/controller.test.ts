@@ -229,9 +229,11 @@ describe("the controller against a fake API server", () => {
             "PATCH /api/v1/nodes/n3", // untaint
             "PATCH lease/heartbeat.n3", // release
         ]);
-        for (const a of ["claim", "taint", "markRemediated", "untaint", "releaseClaim"]) {
-            expect(metrics.get("liberator_actions_total", { action: a, result: "success" })).toBe(1);
-        }
+        const counted = () =>
+            ["claim", "taint", "markRemediated", "untaint", "releaseClaim"].map((a) =>
+                metrics.get("liberator_actions_total", { action: a, result: "success" }),
+            );
+        await waitFor(() => counted().every((n) => n === 1), 2000, "each action counted once");
         await waitFor(() => metrics.get("liberator_nodes", { state: "healthy" }) === 3, 2000, "metrics");
         // The agent renews again once released.
         await waitFor(() => fake.get("leases", NS, "heartbeat.n3")!.spec.holderIdentity === "agent-n3", 2000, "agent renews");
@@ -545,7 +547,8 @@ describe("the controller against a fake API server", () => {
         // The first retry comes after the 5 s backoff, not on the next reconcile.
         expect(Date.now() - failedAt).toBeGreaterThan(4_000);
         expect(fake.requests.filter((r) => r.method === "DELETE" && r.path.endsWith("/pv-gone"))).toHaveLength(2);
-        expect(metrics.get("liberator_actions_total", { action: "deletePv", result: "success" })).toBe(1);
+        // The fake deletes before the controller has read its answer: wait for the count.
+        await waitFor(() => metrics.get("liberator_actions_total", { action: "deletePv", result: "success" }) === 1, 2000, "the success counted");
     }, 15_000);
 
     test("heartbeat Leases whose agent pod is gone are deleted after the grace; a claimed one never", async () => {
