@@ -24,8 +24,10 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TOOLS="$(cd "$HERE/../tools" && pwd)"
 # shellcheck source=../tools/versions.env
 . "$TOOLS/versions.env"
+# DIR and the pid-file helpers down.sh uses too, so either script can stop what this one started.
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
-DIR="${PETS_CLUSTER_DIR:-$HOME/.cache/pulumi-pets-cluster}"
 TOOLS_CACHE="${PETS_TOOLS_CACHE:-$HOME/.cache/pulumi-pets-tools}"
 TIMEOUT="${PETS_CERT_MANAGER_TIMEOUT:-60}"
 NS=cert-manager
@@ -40,28 +42,17 @@ die() { log "ERROR: $*"; exit 1; }
 T0=$(date +%s)
 since() { echo "$(( $(date +%s) - T0 ))s"; }
 
-alive() { local st; st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1; [[ -n "$st" && "$st" != Z ]]; }
-running_pid() { # the recorded pid, if that process is still our controller
-  local pid
-  pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-  [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$KCFG" && echo "$pid"
-}
+running_pid() { pidfile_pid "$PID_FILE"; } # the recorded pid, if that process is still our controller
 
 stop() {
-  local pid i
+  local pid
   pid="$(running_pid || true)"
   if [[ -n "$pid" ]]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 100); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then
-      log "pid $pid ignored SIGTERM for 10s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      for i in $(seq 50); do alive "$pid" || break; sleep 0.1; done
-    fi
-    alive "$pid" && die "pid $pid is still running"
+    stop_pid cert-manager "$pid" || die "pid $pid is still running"
     log "stopped (pid $pid) in $(since)"
   fi
-  rm -f "$PID_FILE" "$READY"
+  rm_pidfile "$PID_FILE"
+  rm -f "$READY"
 }
 
 start() {
@@ -124,14 +115,14 @@ EOF
   mkdir -p "$DIR/logs" "$DIR/pids"
   rm -f "$READY"
   # shellcheck disable=SC2086 # PETS_CERT_MANAGER_ARGS is a list of flags
-  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" "$bin" \
+  setsid bash -c "$RECORD_PID" "$PID_FILE" "$bin" \
     --kubeconfig="$KCFG" --cluster-resource-namespace="$NS" --ready-file="$READY" \
     ${PETS_CERT_MANAGER_ARGS:-} >"$LOG" 2>&1 </dev/null &
   local deadline=$(( $(date +%s) + TIMEOUT ))
   until [[ -f "$READY" ]]; do
     if [[ -s "$PID_FILE" ]] && ! alive "$(cat "$PID_FILE")"; then
       tail -n 30 "$LOG" >&2 || true
-      rm -f "$PID_FILE"
+      rm_pidfile "$PID_FILE"
       die "the controller exited (log: $LOG)"
     fi
     (( $(date +%s) < deadline )) || { tail -n 30 "$LOG" >&2; die "not synced after ${TIMEOUT}s (log: $LOG)"; }

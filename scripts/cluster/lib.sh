@@ -1,4 +1,4 @@
-# Shared by up.sh, down.sh and node.sh (sourced, not run).
+# Shared by up.sh, down.sh, node.sh and cert-manager.sh (sourced, not run).
 # shellcheck shell=bash
 
 DIR="${PETS_CLUSTER_DIR:-$HOME/.cache/pulumi-pets-cluster}"
@@ -26,7 +26,7 @@ our_cmdline() {
   local cmd
   cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" || return 1
   case "$cmd" in
-    *"$DIR/etcd"* | *"$DIR/pki/"* | *"$DIR/kube-"* | *"$DIR/kwok.kubeconfig"* | *"$DIR/Corefile"* | *"$DIR/nodes/"*) return 0 ;;
+    *"$DIR/etcd"* | *"$DIR/pki/"* | *"$DIR/kube-"* | *"$DIR/kwok.kubeconfig"* | *"$DIR/Corefile"* | *"$DIR/nodes/"* | *"$DIR/cert-manager."*) return 0 ;;
   esac
   return 1
 }
