@@ -29,7 +29,7 @@ import {
     startupGraceMs,
 } from "./contract";
 import { CriClient, Sandbox } from "./cri";
-import { ConfigError, Option, Reader, usage as usageOf } from "./flags";
+import { ConfigError, exitWith, Option, Reader, untilSignal, usage as usageOf } from "./flags";
 import { CAP_KILL, findProcesses, hasCapability, podProcesses, signalAll } from "./host";
 import { ApiError, isAlreadyExists, isConflict, isNotFound, KObject, KubeClient, resolveClusterConfig, SERVICE_ACCOUNT_DIR } from "./kube";
 import { jsonLogger, Level, Logger, Metrics } from "./metrics";
@@ -848,30 +848,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         peerKeySha256: peerKey ? crypto.createHash("sha256").update(peerKey).digest("hex").slice(0, 12) : null,
     });
     await agent.start();
-    return new Promise<number>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-            if (stopping) return;
-            stopping = true;
-            log.info("stopping", { signal });
-            const force = setTimeout(() => resolve(0), 5_000);
-            void agent.stop().finally(() => {
-                clearTimeout(force);
-                client.close();
-                resolve(0);
-            });
-        };
-        process.on("SIGTERM", () => stop("SIGTERM"));
-        process.on("SIGINT", () => stop("SIGINT"));
-    });
-}
-
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (e) => {
-            process.stderr.write(`${(e as Error)?.stack ?? e}\n`);
-            process.exit(1);
-        },
+    return untilSignal(
+        log,
+        () => agent.stop(),
+        () => client.close(),
+        5_000,
     );
 }
+
+if (require.main === module) exitWith(main(process.argv.slice(2)));

@@ -1,8 +1,9 @@
 /**
- * Command-line flags and LIBERATOR_* environment variables, shared by the controller and the
- * agent (flags win over the environment). Every value is checked; problems are collected so a
- * bad start lists all of them at once.
+ * The command line of both programs, the controller and the agent: flags and LIBERATOR_*
+ * environment variables (flags win over the environment; every value is checked, and problems are
+ * collected so a bad start lists all of them at once), and how each runs until it is signalled.
  */
+import type { Logger } from "./metrics";
 
 export interface Option {
     flag: string;
@@ -128,4 +129,42 @@ export class Reader {
         }
         return { host: m[1], port: Number(m[2]) };
     }
+}
+
+/**
+ * Resolves 0 once SIGTERM or SIGINT has been handled: `stop` runs once, then `close`; a `stop`
+ * that hangs gets `forceMs`, so it never keeps the process from exiting.
+ */
+export function untilSignal(log: Logger, stop: () => Promise<void>, close: () => void, forceMs: number): Promise<number> {
+    return new Promise<number>((resolve) => {
+        let stopping = false;
+        const onSignal = (signal: string) => {
+            if (stopping) return;
+            stopping = true;
+            log.info("stopping", { signal });
+            let closed = false;
+            const done = () => {
+                if (closed) return;
+                closed = true;
+                clearTimeout(force);
+                close();
+                resolve(0);
+            };
+            const force = setTimeout(done, forceMs);
+            void stop().finally(done);
+        };
+        process.on("SIGTERM", () => onSignal("SIGTERM"));
+        process.on("SIGINT", () => onSignal("SIGINT"));
+    });
+}
+
+/** An entry point's last step: exit with `main`'s code, or 1 with the stack when it throws. */
+export function exitWith(code: Promise<number>): void {
+    code.then(
+        (c) => process.exit(c),
+        (e) => {
+            process.stderr.write(`${(e as Error)?.stack ?? e}\n`);
+            process.exit(1);
+        },
+    );
 }

@@ -6,6 +6,7 @@
 import { Config, ConfigError, loadConfig, usage } from "./config";
 import { DEFAULT_NAMESPACE } from "./contract";
 import { Controller } from "./controller";
+import { exitWith, untilSignal } from "./flags";
 import { ClusterConfig, KubeClient, resolveClusterConfig } from "./kube";
 import { jsonLogger, Metrics, serve } from "./metrics";
 
@@ -62,35 +63,16 @@ export async function main(argv: string[]): Promise<number> {
     });
     controller.start();
 
-    return new Promise<number>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-            if (stopping) return;
-            stopping = true;
-            log.info("stopping", { signal });
-            // Hand the leader Lease back so another replica takes over at once.
-            const done = () => {
-                server.close();
-                client.close();
-                resolve(0);
-            };
-            const force = setTimeout(done, 10_000);
-            void controller.stop().finally(() => {
-                clearTimeout(force);
-                done();
-            });
-        };
-        process.on("SIGTERM", () => stop("SIGTERM"));
-        process.on("SIGINT", () => stop("SIGINT"));
-    });
-}
-
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (e) => {
-            process.stderr.write(`${(e as Error)?.stack ?? e}\n`);
-            process.exit(1);
+    // controller.stop hands the leader Lease back, so another replica takes over at once.
+    return untilSignal(
+        log,
+        () => controller.stop(),
+        () => {
+            server.close();
+            client.close();
         },
+        10_000,
     );
 }
+
+if (require.main === module) exitWith(main(process.argv.slice(2)));
