@@ -7,9 +7,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { isReady, kubectl, TestStack, waitFor } from "../../tests/integration/support/harness";
-import { Api, drillDiagnostics, wallOfUptime } from "../../tests/integration/support/drills";
+import { Api, drillDiagnostics, FAILOVER_FIXTURE, failoverStackConfig, wallOfUptime } from "../../tests/integration/support/drills";
 import { parseWrites } from "../../tests/integration/support/writes";
-import { killNode, realImages, realNodes, realNodesInfo, restoreAllRealNodes } from "../../tests/integration/support/realnodes";
+import { killNode, realNodes, realNodesInfo, restoreAllRealNodes } from "../../tests/integration/support/realnodes";
 import { benchEnv, clusterUp } from "./cluster";
 import { FailoverMilestones, remediationTime, writerOutcome } from "./failover";
 
@@ -133,32 +133,9 @@ export class FailoverRig {
         this.log(
             `failover: cluster up in ${((Date.now() - t0) / 1000).toFixed(0)}s: grace ${info.nodeMonitorGracePeriodSeconds}s, kubelet Lease ${info.kubeletLeaseDurationSeconds}s, real nodes ${info.nodes.map((n) => n.name).join(", ")}`,
         );
-        const images = realImages();
         this.nodes = realNodes();
         this.api = new Api(kc);
-        this.stack = new TestStack(
-            "failover",
-            {
-                "pets:web": { enabled: false },
-                "pets:mysql": { enabled: false },
-                "pets:localPath": {
-                    sharedFileSystemPath: info.sharedPathOnNodes,
-                    reclaimPolicy: "Delete",
-                    image: images["local-path-provisioner"],
-                    helperImage: images.busybox,
-                    imagePullPolicy: "IfNotPresent",
-                },
-                "pets:liberator": {
-                    enabled: true,
-                    image: images.node,
-                    imagePullPolicy: "IfNotPresent",
-                    nodeSelector: { type: "real" },
-                    mode: "outOfServiceTaint",
-                },
-                "drill:image": images.busybox,
-            },
-            { main: "tests/integration/fixtures/failover/index.ts" },
-        );
+        this.stack = new TestStack("failover", failoverStackConfig(info, { mode: "outOfServiceTaint" }), { main: FAILOVER_FIXTURE });
         await this.stack.init();
         const up = await this.stack.up();
         this.mode = "outOfServiceTaint";

@@ -12,7 +12,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { isReady, kubectl, TestStack, waitFor } from "./support/harness";
-import { Api, drillDiagnostics, jsonLines, podLogOnNode, podProcessesOnHost, wallOfUptime } from "./support/drills";
+import { Api, drillDiagnostics, FAILOVER_FIXTURE, failoverStackConfig, jsonLines, podLogOnNode, podProcessesOnHost, wallOfUptime } from "./support/drills";
 import { checkOverlap, OverlapReport, parseWrites, Write } from "./support/writes";
 import {
     ensureRealCluster,
@@ -20,7 +20,6 @@ import {
     killNode,
     partitionNode,
     PhaseClock,
-    realImages,
     realNodes,
     realNodesInfo,
     restoreAllRealNodes,
@@ -243,26 +242,9 @@ beforeAll(async () => {
     figures.push(
         `[failover] node-monitor-grace-period ${info.nodeMonitorGracePeriodSeconds}s, kubelet Lease ${info.kubeletLeaseDurationSeconds}s; liberator defaults (T_sf 30 s, T_exec 10 s, margin 5 s)`,
     );
-    const images = realImages();
     nodes = realNodes();
     api = new Api();
-    stack = new TestStack(
-        "failover",
-        {
-            "pets:web": { enabled: false },
-            "pets:mysql": { enabled: false },
-            "pets:localPath": {
-                sharedFileSystemPath: info.sharedPathOnNodes,
-                reclaimPolicy: "Delete",
-                image: images["local-path-provisioner"],
-                helperImage: images.busybox,
-                imagePullPolicy: "IfNotPresent",
-            },
-            "pets:liberator": { enabled: true, image: images.node, imagePullPolicy: "IfNotPresent", nodeSelector: { type: "real" } },
-            "drill:image": images.busybox,
-        },
-        { main: "tests/integration/fixtures/failover/index.ts" },
-    );
+    stack = new TestStack("failover", failoverStackConfig(info), { main: FAILOVER_FIXTURE });
     await stack.init();
     const up = await stack.up();
     clock.mark(`pulumi up (${up.seconds.toFixed(0)}s)`);

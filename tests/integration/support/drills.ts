@@ -8,7 +8,32 @@ import * as https from "https";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { kubeconfig, kubectl, kubectlJson } from "./harness";
-import { hostPathOnNode, nodeStatus, realNodes } from "./realnodes";
+import { hostPathOnNode, nodeStatus, RealNodesInfo, realNodes } from "./realnodes";
+
+/** The drills' program, a fixture around the dev stack (its Pulumi.yaml `main`). */
+export const FAILOVER_FIXTURE = "tests/integration/fixtures/failover/index.ts";
+
+/**
+ * The drills' stack config on the real nodes: the local-path provisioner on the directory every
+ * node mounts (so the writer may move), the liberator on the real nodes, the local images; no
+ * web or MySQL. `liberator`: settings added to the liberator's.
+ */
+export function failoverStackConfig(info: RealNodesInfo, liberator: Record<string, unknown> = {}): Record<string, unknown> {
+    const images = info.images;
+    return {
+        "pets:web": { enabled: false },
+        "pets:mysql": { enabled: false },
+        "pets:localPath": {
+            sharedFileSystemPath: info.sharedPathOnNodes,
+            reclaimPolicy: "Delete",
+            image: images["local-path-provisioner"],
+            helperImage: images.busybox,
+            imagePullPolicy: "IfNotPresent",
+        },
+        "pets:liberator": { enabled: true, image: images.node, imagePullPolicy: "IfNotPresent", nodeSelector: { type: "real" }, ...liberator },
+        "drill:image": images.busybox,
+    };
+}
 
 /** Seconds since boot now (the writers' clock). */
 export function uptimeNow(): number {
