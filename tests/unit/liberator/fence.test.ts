@@ -1,4 +1,3 @@
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
@@ -6,6 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { loadConfig } from "../../../liberator/config";
 import { fenceConfigProblems, fenceUrl, runFence } from "../../../liberator/fence";
+import { haveOpenssl, makeTestPki } from "./testpki";
 
 let dir: string;
 beforeEach(() => {
@@ -131,26 +131,16 @@ describe("HTTP hook", () => {
     });
 });
 
-const haveOpenssl = (() => {
-    try {
-        execFileSync("openssl", ["version"], { stdio: "ignore" });
-        return true;
-    } catch {
-        return false;
-    }
-})();
-
 (haveOpenssl ? test : test.skip)("https with a CA bundle: verified, and the token is sent; without the CA the hook fails", async () => {
-    const ossl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=pdu-ca");
-    fs.writeFileSync(path.join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
-    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "s.key", "-out", "s.csr", "-subj", "/CN=pdu");
-    ossl("x509", "-req", "-in", "s.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "s.crt", "-days", "1", "-extfile", "san.ext");
+    makeTestPki(dir);
     const auth: (string | undefined)[] = [];
-    const server = https.createServer({ key: fs.readFileSync(path.join(dir, "s.key")), cert: fs.readFileSync(path.join(dir, "s.crt")) }, (req, res) => {
-        auth.push(req.headers.authorization);
-        res.writeHead(200).end("off");
-    });
+    const server = https.createServer(
+        { key: fs.readFileSync(path.join(dir, "server.key")), cert: fs.readFileSync(path.join(dir, "server.crt")) },
+        (req, res) => {
+            auth.push(req.headers.authorization);
+            res.writeHead(200).end("off");
+        },
+    );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const url = `https://127.0.0.1:${(server.address() as any).port}/off`;
     try {

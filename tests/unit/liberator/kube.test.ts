@@ -1,4 +1,3 @@
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
@@ -6,6 +5,7 @@ import * as path from "path";
 import { ApiError, Backoff, inClusterConfig, Informer, InformerEvent, KObject, KubeClient, loadKubeconfig } from "../../../liberator/kube";
 import { parseYaml } from "../../../liberator/yaml";
 import { FakeApiServer, node, NODES, waitFor } from "./fakeapi";
+import { haveOpenssl, makeTestPki } from "./testpki";
 
 let fake: FakeApiServer;
 let client: KubeClient;
@@ -301,40 +301,9 @@ users:
         expect(() => inClusterConfig({}, dir)).toThrow(/pass --kubeconfig/);
     });
 
-    const haveOpenssl = (() => {
-        try {
-            execFileSync("openssl", ["version"], { stdio: "ignore" });
-            return true;
-        } catch {
-            return false;
-        }
-    })();
-
     (haveOpenssl ? test : test.skip)("TLS: verifies the server against the kubeconfig CA and presents the client certificate", async () => {
         const d = fs.mkdtempSync(path.join(tmp, "tls-"));
-        const ossl = (...args: string[]) => execFileSync("openssl", args, { cwd: d, stdio: "pipe" });
-        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=test-ca");
-        fs.writeFileSync(path.join(d, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
-        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=apiserver");
-        ossl(
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "1",
-            "-extfile",
-            "san.ext",
-        );
-        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=liberator/O=system:masters");
-        ossl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.crt", "-days", "1");
+        makeTestPki(d, "/CN=liberator/O=system:masters");
         const read = (f: string) => fs.readFileSync(path.join(d, f));
         const seen: string[] = [];
         const server = https.createServer(
