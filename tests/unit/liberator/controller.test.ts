@@ -242,12 +242,15 @@ describe("the controller against a fake API server", () => {
     test("claim conflict: the agent renewed just before the claim; the clock starts again from that renewal", async () => {
         await healthyCluster();
         await leaderOf(config());
-        fake.failNext("PATCH", /leases\/heartbeat\.n3$/, 409, 1, "Conflict");
+        // The write that beat the claim: one last renewal of the agent, made as the claim conflicts
+        // (made after the 409 instead, it raced the controller's immediate retry).
+        let renewedAt = 0;
+        fake.failNext("PATCH", /leases\/heartbeat\.n3$/, 409, 1, "Conflict", () => {
+            cluster.renewAgent("n3");
+            renewedAt = Date.now();
+        });
         cluster.kill("n3");
-        await waitFor(() => fake.requests.some((r) => r.method === "PATCH" && r.path.endsWith("heartbeat.n3")), 3000, "first claim attempt");
-        // The write that beat the claim: one last renewal of the agent.
-        cluster.renewAgent("n3");
-        const renewedAt = Date.now();
+        await waitFor(() => renewedAt > 0, 3000, "first claim attempt");
         await waitFor(() => claimOf("n3") !== undefined, 4000, "claim");
         expect(Date.now() - renewedAt).toBeGreaterThanOrEqual(CLAIM_AFTER - 50);
     });

@@ -108,7 +108,7 @@ export class FakeApiServer {
     /** If set, requests must carry `Authorization: Bearer <token>`. */
     token?: string;
     readonly requests: RequestRecord[] = [];
-    private readonly failures: { method: string; path: RegExp; status: number; times: number; reason: string }[] = [];
+    private readonly failures: { method: string; path: RegExp; status: number; times: number; reason: string; onFail?: () => void }[] = [];
     /** While true, every request hangs (a black-holed API server). */
     blackhole = false;
     private readonly hanging = new Set<http.ServerResponse>();
@@ -210,8 +210,9 @@ export class FakeApiServer {
     }
 
     /** The next `times` requests matching method and path fail with `status`. */
-    failNext(method: string, path: RegExp, status: number, times = 1, reason = "InternalError"): void {
-        this.failures.push({ method, path, status, times, reason });
+    /** The next `times` matching requests fail with `status`; `onFail` runs as each one fails (e.g. the write that made it conflict). */
+    failNext(method: string, path: RegExp, status: number, times = 1, reason = "InternalError", onFail?: () => void): void {
+        this.failures.push({ method, path, status, times, reason, onFail });
     }
 
     clearFailures(): void {
@@ -284,6 +285,7 @@ export class FakeApiServer {
             const f = this.failures.find((x) => x.times > 0 && x.method === method && x.path.test(u.pathname));
             if (f) {
                 f.times--;
+                f.onFail?.();
                 return this.status(res, f.status, f.reason, `injected failure for ${method} ${u.pathname}`);
             }
             const p = parsePath(u.pathname);
